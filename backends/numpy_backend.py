@@ -1,0 +1,236 @@
+"""The NumPy backend: the embedded default, needing nothing but numpy.
+
+Every method is a thin wrapper over the NumPy function of the same (Array API) name. The
+only care taken is purity (results never alias an input that could be written through)
+and dtype preservation with Python scalars, which NumPy 2's NEP 50 rules already give.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import Backend, BackendError, RandomKey, check_dtype_name
+
+try:  # numpy >= 2 has the Array API names; older numpy has the classic ones.
+    _permute_dims = np.permute_dims
+    _concat = np.concat
+except AttributeError:  # pragma: no cover - numpy < 2
+    _permute_dims = np.transpose
+    _concat = np.concatenate
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """Error function (exact to float64 rounding). Uses scipy's ufunc when scipy is
+    installed; scipy is not a dependency, so otherwise math.erf runs per element."""
+    global _erf_impl
+    if _erf_impl is None:
+        try:
+            from scipy.special import erf as _erf_impl  # noqa: PLW0603
+        except ImportError:
+            _erf_impl = np.frompyfunc(math.erf, 1, 1)
+    return np.asarray(_erf_impl(x)).astype(x.dtype, copy=False)
+
+
+_erf_impl = None
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    capabilities = frozenset({"float64", "add_at"})
+
+    def version(self) -> str:
+        return np.__version__
+
+    # ------------------------------------------------------------ conversion
+    def asarray(self, data, dtype=None, device=None):
+        self.to_device(None, device)  # validates the device name
+        arr = np.array(data, dtype=None if dtype is None else check_dtype_name(dtype), copy=True)
+        if dtype is None and arr.dtype.kind not in "fiub":
+            raise BackendError(f"cannot make an array of dtype {arr.dtype} from {type(data).__name__}")
+        return arr
+
+    def to_numpy(self, x):
+        return np.asarray(x)
+
+    def astype(self, x, dtype):
+        return x.astype(check_dtype_name(dtype), copy=False)
+
+    def dtype_of(self, x):
+        return x.dtype.name
+
+    def is_array(self, x):
+        return isinstance(x, (np.ndarray, np.generic))
+
+    def item(self, x):
+        return x.item()
+
+    # -------------------------------------------------------------- creation
+    def zeros(self, shape, dtype, device="cpu"):
+        self.to_device(None, device)
+        return np.zeros(shape, dtype=check_dtype_name(dtype))
+
+    def ones(self, shape, dtype, device="cpu"):
+        self.to_device(None, device)
+        return np.ones(shape, dtype=check_dtype_name(dtype))
+
+    def full(self, shape, value, dtype, device="cpu"):
+        self.to_device(None, device)
+        return np.full(shape, value, dtype=check_dtype_name(dtype))
+
+    def arange(self, start, stop=None, step=1, dtype="int64", device="cpu"):
+        self.to_device(None, device)
+        if stop is None:
+            start, stop = 0, start
+        return np.arange(start, stop, step, dtype=check_dtype_name(dtype))
+
+    def zeros_like(self, x):
+        return np.zeros_like(x)
+
+    def ones_like(self, x):
+        return np.ones_like(x)
+
+    # ----------------------------------------------------------- elementwise
+    add = staticmethod(np.add)
+    subtract = staticmethod(np.subtract)
+    multiply = staticmethod(np.multiply)
+    divide = staticmethod(np.divide)
+    power = staticmethod(np.power)
+    maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
+    negative = staticmethod(np.negative)
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    log1p = staticmethod(np.log1p)
+    sqrt = staticmethod(np.sqrt)
+    abs = staticmethod(np.abs)
+    sign = staticmethod(np.sign)
+    tanh = staticmethod(np.tanh)
+    square = staticmethod(np.square)
+    equal = staticmethod(np.equal)
+    not_equal = staticmethod(np.not_equal)
+    less = staticmethod(np.less)
+    less_equal = staticmethod(np.less_equal)
+    greater = staticmethod(np.greater)
+    greater_equal = staticmethod(np.greater_equal)
+    logical_and = staticmethod(np.logical_and)
+    logical_or = staticmethod(np.logical_or)
+    logical_not = staticmethod(np.logical_not)
+    isfinite = staticmethod(np.isfinite)
+
+    def erf(self, x):
+        return _erf(np.asarray(x))
+
+    def reciprocal(self, x):
+        return np.reciprocal(x)
+
+    def where(self, cond, a, b):
+        return np.where(cond, a, b)
+
+    def clip(self, x, min=None, max=None):
+        if min is None and max is None:
+            return x
+        return np.clip(x, min, max)
+
+    # ------------------------------------------------------------ reductions
+    def sum(self, x, axis=None, keepdims=False):
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    def max(self, x, axis=None, keepdims=False):
+        return np.max(x, axis=axis, keepdims=keepdims)
+
+    def min(self, x, axis=None, keepdims=False):
+        return np.min(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x, axis=None, keepdims=False):
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+    def argmax(self, x, axis=None, keepdims=False):
+        return np.argmax(x, axis=axis, keepdims=keepdims).astype(np.int64, copy=False)
+
+    def argmin(self, x, axis=None, keepdims=False):
+        return np.argmin(x, axis=axis, keepdims=keepdims).astype(np.int64, copy=False)
+
+    def any(self, x):
+        return bool(np.any(x))
+
+    def all(self, x):
+        return bool(np.all(x))
+
+    # ---------------------------------------------------------------- linalg
+    matmul = staticmethod(np.matmul)
+
+    # ----------------------------------------------------------------- shape
+    # reshape, transpose and broadcast_to return views; views are safe because no
+    # primitive writes into an array, and the read-only flag of broadcast_to keeps
+    # user code from writing through one by accident.
+    def reshape(self, x, shape):
+        return np.reshape(x, shape)
+
+    def permute_dims(self, x, axes):
+        return _permute_dims(x, tuple(axes))
+
+    def broadcast_to(self, x, shape):
+        return np.broadcast_to(x, shape)
+
+    def expand_dims(self, x, axis):
+        return np.expand_dims(x, axis)
+
+    def squeeze(self, x, axis):
+        return np.squeeze(x, axis=axis)
+
+    def concat(self, arrays, axis=0):
+        return _concat(list(arrays), axis=axis)
+
+    def stack(self, arrays, axis=0):
+        return np.stack(list(arrays), axis=axis)
+
+    def pad(self, x, pad_width, value=0.0):
+        return np.pad(x, [tuple(p) for p in pad_width], mode="constant", constant_values=value)
+
+    def flip(self, x, axis):
+        return np.flip(x, axis=axis)
+
+    def getitem(self, x, key):
+        return x[key]
+
+    # --------------------------------------------------------- gather/scatter
+    def take(self, x, indices, axis):
+        return np.take(x, indices, axis=axis)
+
+    def take_along_axis(self, x, indices, axis):
+        return np.take_along_axis(x, indices, axis=axis)
+
+    def index_add(self, x, axis, indices, values):
+        out = np.array(x, copy=True)
+        key = (slice(None),) * (axis % out.ndim) + (indices,)
+        np.add.at(out, key, values)
+        return out
+
+    def add_at(self, x, key, values):
+        out = np.array(x, copy=True)
+        np.add.at(out, key, values)
+        return out
+
+    # ---------------------------------------------------------------- random
+    @staticmethod
+    def _generator(key: RandomKey) -> np.random.Generator:
+        if not isinstance(key, RandomKey):
+            raise BackendError(f"random draws need an edu_nn RandomKey, got {type(key).__name__}")
+        return np.random.default_rng(key.entropy())
+
+    def random_uniform(self, key, shape, dtype="float32", device="cpu", low=0.0, high=1.0):
+        self.to_device(None, device)
+        return self._generator(key).uniform(low, high, size=shape).astype(check_dtype_name(dtype))
+
+    def random_normal(self, key, shape, dtype="float32", device="cpu"):
+        self.to_device(None, device)
+        return self._generator(key).standard_normal(size=shape).astype(check_dtype_name(dtype))
+
+    def random_bernoulli(self, key, p, shape, device="cpu"):
+        self.to_device(None, device)
+        return self._generator(key).random(size=shape) < p
+
+    def random_permutation(self, key, n, device="cpu"):
+        self.to_device(None, device)
+        return self._generator(key).permutation(n).astype(np.int64)

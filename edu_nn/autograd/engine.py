@@ -1,0 +1,127 @@
+"""Reverse-mode differentiation: walk the graph from the output back to the leaves.
+
+The whole algorithm, in the words of the lecture: forwards we compose, backwards we
+multiply. Starting from d(output)/d(output) = ``gradient``, visit every node after all the
+nodes that use its output (reverse topological order), ask the node's ``backward`` for the
+gradients of its inputs, and add them up where a tensor was used more than once (x * x, or a
+diamond a -> b, c -> d). Leaves (tensors made by the user with ``requires_grad=True``)
+accumulate into ``.grad``, across calls, as in torch.
+"""
+from __future__ import annotations
+
+from .grad_mode import state
+
+
+def sum_to_shape(xp, grad, shape: tuple[int, ...]):
+    """Undo broadcasting: sum ``grad`` down to ``shape``. The one place that does this.
+
+    Broadcasting an input of shape ``shape`` to the output's shape copied it along (a) new
+    leading axes and (b) axes where ``shape`` has size 1; the gradient of a copy is the sum of
+    the gradients of its copies, so those axes are summed.
+    """
+    gshape = tuple(grad.shape)
+    if gshape == shape:
+        return grad
+    lead = len(gshape) - len(shape)
+    if lead < 0 or any(s != 1 and s != g for s, g in zip(shape, gshape[lead:])):
+        raise ValueError(f"cannot sum a gradient of shape {gshape} to shape {shape}")
+    if lead:
+        grad = xp.sum(grad, axis=tuple(range(lead)))
+    axes = tuple(i for i, (s, g) in enumerate(zip(shape, gshape[lead:])) if s == 1 and g != 1)
+    if axes:
+        grad = xp.sum(grad, axis=axes, keepdims=True)
+    return grad
+
+
+def topological_order(root) -> list:
+    """Nodes reachable from ``root`` (a Function instance), each before all its inputs."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for inp in node.inputs:
+            if inp is not None and inp.grad_fn is not None and id(inp.grad_fn) not in visited:
+                stack.append((inp.grad_fn, False))
+    order.reverse()  # post-order reversed: every node precedes the nodes it consumes
+    return order
+
+
+def run_backward(output, grad, retain_graph: bool = False) -> None:
+    """Backpropagate ``grad`` (an array shaped like ``output``) from ``output``'s node."""
+    root = output.grad_fn
+    pending = {root: grad}  # node -> summed gradient of that node's output
+    for node in topological_order(root):
+        grad_out = pending.pop(node, None)
+        if grad_out is None:  # no path from the root carries gradient here
+            continue
+        if node._retained is not None:
+            _accumulate(node._retained, grad_out)
+        grads = type(node).backward(node, grad_out)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(node.inputs):
+            raise RuntimeError(
+                f"{type(node).__name__}.backward returned {len(grads)} gradient(s) but forward "
+                f"took {len(node.inputs)} argument(s): return one per forward argument, "
+                f"None for those that need no gradient.")
+        if state.anomaly:
+            _check_backward_finite(node, grads)
+        for i, (inp, g) in enumerate(zip(node.inputs, grads)):
+            if inp is None or g is None or not inp.requires_grad:
+                continue
+            g = _fit_gradient(node, i, inp, g)
+            if inp.grad_fn is None:
+                _accumulate(inp, g)
+            else:
+                prev = pending.get(inp.grad_fn)
+                pending[inp.grad_fn] = g if prev is None else node.xp.add(prev, g)
+        if not retain_graph:
+            node._saved = ()
+            node._freed = True
+
+
+def _fit_gradient(node, i, inp, g):
+    """Check a gradient returned by ``backward`` against its input; sum broadcast axes."""
+    shape = inp.shape
+    if tuple(g.shape) != shape:
+        try:
+            g = sum_to_shape(node.xp, g, shape)
+        except ValueError:
+            hint = (" It looks transposed." if tuple(g.shape) == shape[::-1] else "")
+            raise RuntimeError(
+                f"{type(node).__name__}.backward returned a gradient of shape "
+                f"{tuple(g.shape)} for argument {i}, whose shape is {shape}; the gradient "
+                f"must have the argument's shape (or a shape it broadcasts to).{hint}") from None
+    if g.dtype != inp.data.dtype:
+        raise RuntimeError(
+            f"{type(node).__name__}.backward returned a {node.xp.dtype_of(g)} gradient for "
+            f"argument {i}, which is {inp.dtype}; gradients keep their argument's dtype "
+            f"(check for float64 constants such as np.ones(...) mixed into a float32 graph).")
+    return g
+
+
+def _accumulate(tensor, g) -> None:
+    """``tensor.grad += g``, out of place (arrays are never mutated)."""
+    if tensor.grad is None:
+        tensor.grad = tensor._make(g, tensor.backend, tensor.device)
+    else:
+        tensor.grad = tensor._make(tensor.backend.add(tensor.grad.data, g),
+                                   tensor.backend, tensor.device)
+
+
+def _check_backward_finite(node, grads) -> None:
+    xp = node.xp
+    for i, g in enumerate(grads):
+        if g is not None and xp.dtype_of(g).startswith("float") and not xp.all(xp.isfinite(g)):
+            where = "".join(getattr(node, "_creation_stack", [])[-2:]).rstrip()
+            raise FloatingPointError(
+                f"detect_anomaly: {type(node).__name__}.backward returned NaN or inf in the "
+                f"gradient of argument {i}. That op was called here in the forward pass:\n"
+                f"{where}")

@@ -1,0 +1,165 @@
+"""``Function``: one differentiable op, with its forward and backward side by side.
+
+This is the class students subclass, in the style of ``torch.autograd.Function``::
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):           # a, b: backend arrays (or Python scalars)
+            ctx.save_for_backward(a, b)
+            return ctx.xp.multiply(a, b)
+
+        @staticmethod
+        def backward(ctx, grad_output):   # grad_output: array shaped like the output
+            a, b = ctx.saved_tensors
+            return ctx.xp.multiply(grad_output, b), ctx.xp.multiply(grad_output, a)
+
+    z = Mul.apply(x, y)                   # x, y: Tensors; z: a Tensor with z.grad_fn
+
+``forward`` and ``backward`` see the backend's native arrays, never Tensors, and compute
+only with the primitives of ``ctx.xp`` (the backend), so one op runs on every backend.
+``backward`` returns one gradient per argument of ``forward`` (``None`` for arguments that
+are not differentiable, such as an axis). A gradient may have the *broadcast* shape: the
+engine sums it back to the input's shape in one place (``sum_to_shape``), so no op repeats
+that logic.
+
+Each call of ``apply`` makes a fresh instance of the Function class; that instance is the
+``ctx`` and also the graph node stored as the output's ``grad_fn``.
+"""
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from .grad_mode import state
+
+
+class Function:
+    """Base class of every differentiable op. Subclass it and define two staticmethods:
+
+    ``forward(ctx, *args, **kwargs) -> array`` and
+    ``backward(ctx, grad_output) -> gradient or tuple of gradients (one per forward arg)``.
+
+    Class attributes an op may set:
+        differentiable: False for ops whose output never requires grad (comparisons).
+        same_dtype: True for ops whose tensor arguments must share one dtype.
+    """
+
+    differentiable = True
+    same_dtype = False
+
+    # Set on the instance (the ctx) by apply:
+    xp: Any            # the backend (its primitives are the only way to touch arrays)
+    inputs: tuple      # the forward arguments that are Tensors, None for the others
+    needs_input_grad: tuple
+
+    def __init__(self) -> None:
+        self._saved = ()
+        self._freed = False
+        self._retained = None
+
+    # ------------------------------------------------------------ for ops
+    def save_for_backward(self, *arrays) -> None:
+        """Keep arrays for backward; read them back with ``ctx.saved_tensors``."""
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._freed:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time (or to use "
+                f"{self.name}'s saved arrays after they were freed). The first backward() "
+                f"frees the graph's saved arrays to save memory; call "
+                f".backward(retain_graph=True) the first time if you need to backward "
+                f"through it again.")
+        return self._saved
+
+    @property
+    def name(self) -> str:
+        """The node's name as torch prints it, e.g. ``MulBackward``."""
+        return type(self).__name__ + "Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a Function subclass must define forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise NotImplementedError("a Function subclass must define backward(ctx, grad_output)")
+
+    # ------------------------------------------------------------ dispatch
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run ``forward`` on the arrays inside ``args`` and record the graph node.
+
+        Tensor arguments must share one backend and one device; Python scalars and other
+        non-Tensor arguments pass through to ``forward`` unchanged.
+        """
+        first = None
+        arrays = []
+        for a in args:
+            if isinstance(a, Tensor):
+                if first is None:
+                    first = a
+                elif a.backend is not first.backend or a.device != first.device:
+                    _raise_mixed(cls, first, a)
+                elif cls.same_dtype and a.data.dtype != first.data.dtype:
+                    _raise_dtype_mismatch(cls, first, a)
+                arrays.append(a.data)
+            else:
+                arrays.append(a)
+        if first is None:
+            raise TypeError(f"{cls.__name__}.apply needs at least one edu_nn Tensor argument; "
+                            f"got {', '.join(type(a).__name__ for a in args)}")
+        ctx = cls()
+        ctx.xp = first.backend
+        ctx.device = first.device
+        out = cls.forward(ctx, *arrays, **kwargs)
+        if state.anomaly:
+            _check_forward_finite(ctx, args, out)
+        if not (cls.differentiable and state.grad_enabled and
+                any(isinstance(a, Tensor) and a.requires_grad for a in args)):
+            return Tensor._make(out, first.backend, first.device)
+        ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+        ctx.needs_input_grad = tuple(a is not None and a.requires_grad for a in ctx.inputs)
+        if state.anomaly:
+            ctx._creation_stack = traceback.format_stack()[:-2]
+        return Tensor._make(out, first.backend, first.device, True, ctx)
+
+
+def _raise_mixed(cls, a, b) -> None:
+    if a.backend is not b.backend:
+        raise RuntimeError(
+            f"{cls.__name__}: tensors on different backends: {a.backend.name!r} and "
+            f"{b.backend.name!r}. Move one with .to(backend={a.backend.name!r}) first.")
+    raise RuntimeError(f"{cls.__name__}: tensors on different devices: {a.device!r} and "
+                       f"{b.device!r}. Move one with .to({a.device!r}) first.")
+
+
+def _raise_dtype_mismatch(cls, a, b) -> None:
+    raise TypeError(
+        f"{cls.__name__}: dtypes differ: {a.dtype} and {b.dtype}. edu_nn does not promote "
+        f"silently; convert one first, e.g. b.to({a.dtype!r}) or b.{_method_for(a.dtype)}().")
+
+
+def _method_for(dtype: str) -> str:
+    return {"float64": "double", "float32": "float", "int64": "long"}.get(dtype, "to")
+
+
+def _check_forward_finite(ctx, args, out) -> None:
+    xp = ctx.xp
+    if xp.dtype_of(out).startswith("float") and not xp.all(xp.isfinite(out)):
+        inputs_finite = all(
+            not isinstance(a, Tensor) or not a.dtype.startswith("float")
+            or xp.all(xp.isfinite(a.data)) for a in args)
+        if inputs_finite:
+            raise FloatingPointError(
+                f"detect_anomaly: {type(ctx).__name__} produced NaN or inf in its forward "
+                f"pass from finite inputs (shape {tuple(out.shape)}). Look at the inputs "
+                f"of this op: log or division of zero, exp of a large number, sqrt of a "
+                f"negative?")
+
+
+from ..tensor import Tensor  # noqa: E402  (Tensor's methods use Function subclasses)

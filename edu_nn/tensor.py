@@ -1,0 +1,415 @@
+"""``Tensor``: an array of one backend, plus what reverse-mode autodiff needs.
+
+A Tensor holds
+    data           the backend's native array (numpy.ndarray, torch.Tensor, jax.Array, ...)
+    backend        the Backend that made it; every op on it goes through that backend
+    requires_grad  whether gradients should flow back to it
+    grad           after ``backward()``: a Tensor shaped like this one (leaves only)
+    grad_fn        the Function node that produced it (None for leaves)
+
+Operators and methods (``a + b``, ``a @ b``, ``x.sum(dim=1)``) are thin wrappers around the
+functions in ``edu_nn.ops``, which are thin wrappers around one ``Function`` subclass each.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import dtypes as _dtypes
+from .backend_selection import BackendLike, get_backend
+
+
+class Tensor:
+    __slots__ = ("data", "backend", "device", "requires_grad", "grad", "grad_fn", "__weakref__")
+
+    def __init__(self, data: Any, dtype: str | None = None, requires_grad: bool = False,
+                 backend: BackendLike = None, device: str | None = None) -> None:
+        made = tensor(data, dtype=dtype, requires_grad=requires_grad, backend=backend,
+                      device=device)
+        self.data, self.backend, self.device = made.data, made.backend, made.device
+        self.requires_grad, self.grad, self.grad_fn = made.requires_grad, None, None
+
+    @classmethod
+    def _make(cls, data, backend, device, requires_grad=False, grad_fn=None) -> "Tensor":
+        """Wrap a native array without checks or copies (the fast path used by ops)."""
+        t = object.__new__(cls)
+        t.data = data
+        t.backend = backend
+        t.device = device
+        t.requires_grad = requires_grad
+        t.grad = None
+        t.grad_fn = grad_fn
+        return t
+
+    # ------------------------------------------------------------ attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> str:
+        return self.backend.dtype_of(self.data)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.data.shape)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def is_floating_point(self) -> bool:
+        return self.dtype in _dtypes.FLOAT_DTYPES
+
+    # ------------------------------------------------------------ conversion
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (a copy for non-NumPy backends). Like torch, refuses a
+        tensor that requires grad, because NumPy would silently drop the graph."""
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on a Tensor that requires grad: the graph "
+                               "would be lost. Use tensor.detach().numpy() instead.")
+        return self.backend.to_numpy(self.data)
+
+    def item(self):
+        """The single value of a one-element tensor as a Python number."""
+        if self.numel() != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted to a Python "
+                             f"scalar; this one has shape {self.shape}")
+        return self.backend.item(self.data)
+
+    def tolist(self):
+        return self.backend.to_numpy(self.data).tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.numel()} elements is "
+                               f"ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.detach().numpy()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph: no grad_fn, requires_grad False."""
+        return Tensor._make(self.data, self.backend, self.device)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and not self.is_floating_point():
+            raise RuntimeError(f"only floating-point tensors can require gradients; this one "
+                               f"is {self.dtype} (convert with .float() or .double() first)")
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("you can only change requires_grad of leaf tensors; use "
+                               ".detach() to get a tensor cut from the graph")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
+        if self.grad_fn is not None:
+            self.grad_fn._retained = self
+
+    def to(self, *args, dtype: str | None = None, device: str | None = None,
+           backend: BackendLike = None) -> "Tensor":
+        """Convert dtype (differentiable), device, or backend (a copy off the graph).
+
+        ``t.to("float64")``, ``t.to(device="cuda")``, ``t.to(backend="jax")``.
+        """
+        for a in args:
+            if a in _dtypes.DTYPES:
+                dtype = a
+            elif isinstance(a, str):
+                device = a
+            else:
+                raise TypeError(f"to(): expected a dtype or device string, got {a!r}")
+        out = self
+        if backend is not None and get_backend(backend) is not self.backend:
+            target = get_backend(backend)
+            out = tensor(self.backend.to_numpy(self.data), backend=target,
+                         device=device or "cpu", requires_grad=self.requires_grad and self.is_leaf)
+            device = None
+        if device is not None and device != out.device:
+            out = Tensor._make(out.backend.to_device(out.data, device), out.backend,
+                               out.backend.device_of(out.backend.to_device(out.data, device)))
+        if dtype is not None and dtype != out.dtype:
+            out = _ops.cast(out, dtype)
+        return out
+
+    def float(self) -> "Tensor":
+        return self.to("float32")
+
+    def double(self) -> "Tensor":
+        return self.to("float64")
+
+    def long(self) -> "Tensor":
+        return self.to("int64")
+
+    def int(self) -> "Tensor":
+        return self.to("int32")
+
+    def bool(self) -> "Tensor":
+        return self.to("bool")
+
+    def cpu(self) -> "Tensor":
+        return self.to(device="cpu")
+
+    def clone(self) -> "Tensor":
+        """A differentiable copy (gradients flow back to this tensor)."""
+        return _ops.clone(self)
+
+    def contiguous(self) -> "Tensor":
+        return self
+
+    # -------------------------------------------------------------- autograd
+    def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Compute d(self)/d(leaf) for every leaf that requires grad, into ``leaf.grad``.
+
+        ``gradient`` is d(loss)/d(self); it may be omitted only when self is a scalar (then
+        it is 1). Gradients accumulate into ``.grad`` across calls; reset them with
+        ``optimizer.zero_grad()`` or ``x.grad = None``.
+        """
+        from .autograd.engine import _accumulate, run_backward
+        if create_graph:
+            raise NotImplementedError("create_graph=True (higher-order gradients) is not "
+                                      "supported: edu_nn's backward passes are not recorded")
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward(): this tensor does not require grad and has no grad_fn, so there "
+                "is nothing to differentiate. Did you forget requires_grad=True on the inputs, "
+                "compute it inside no_grad(), or call .detach() on the way?")
+        if gradient is None:
+            if self.numel() != 1:
+                raise RuntimeError(
+                    f"backward(): grad can be implicitly created only for scalar outputs, and "
+                    f"this tensor has shape {self.shape}. Reduce it to a scalar first (e.g. "
+                    f".sum() or .mean()), or pass gradient= with d(loss)/d(this tensor).")
+            grad = self.backend.ones_like(self.data)
+        else:
+            grad = gradient.data if isinstance(gradient, Tensor) else \
+                self.backend.asarray(gradient, self.dtype, self.device)
+            if tuple(grad.shape) != self.shape:
+                raise RuntimeError(f"backward(): gradient has shape {tuple(grad.shape)} but the "
+                                   f"tensor has shape {self.shape}; they must match")
+            if self.backend.dtype_of(grad) != self.dtype:
+                raise TypeError(f"backward(): gradient is {self.backend.dtype_of(grad)} but "
+                                f"the tensor is {self.dtype}; they must match")
+        if self.grad_fn is None:
+            _accumulate(self, grad)
+        else:
+            run_backward(self, grad, retain_graph=bool(retain_graph))
+
+    # ------------------------------------------------------------ printing
+    def __repr__(self) -> str:
+        values = np.array2string(self.backend.to_numpy(self.data), separator=", ",
+                                 prefix="tensor(", precision=4)
+        extras = []
+        if self.dtype not in (_dtypes.get_default_dtype(), "int64", "bool"):
+            extras.append(f"dtype={self.dtype}")
+        if self.backend.name != "numpy":
+            extras.append(f"backend='{self.backend.name}'")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + values + "".join(", " + e for e in extras) + ")"
+
+    def __hash__(self) -> int:  # tensors hash by identity (== is elementwise), as in torch
+        return id(self)
+
+    # ------------------------------------------------------------ arithmetic
+    def __add__(self, other): return _ops.add(self, other)
+    def __radd__(self, other): return _ops.add(other, self)
+    def __sub__(self, other): return _ops.sub(self, other)
+    def __rsub__(self, other): return _ops.sub(other, self)
+    def __mul__(self, other): return _ops.mul(self, other)
+    def __rmul__(self, other): return _ops.mul(other, self)
+    def __truediv__(self, other): return _ops.div(self, other)
+    def __rtruediv__(self, other): return _ops.div(other, self)
+    def __pow__(self, other): return _ops.pow(self, other)
+    def __rpow__(self, other): return _ops.pow(other, self)
+    def __matmul__(self, other): return _ops.matmul(self, other)
+    def __rmatmul__(self, other): return _ops.matmul(other, self)
+    def __neg__(self): return _ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops.abs(self)
+    def __getitem__(self, key): return _ops.getitem(self, key)
+
+    def __setitem__(self, key, value):
+        raise TypeError("edu_nn tensors are immutable (every backend, JAX included, must "
+                        "support them): build a new tensor instead, e.g. with edu_nn.where "
+                        "or edu_nn.cat")
+
+    # comparisons give bool tensors and are not differentiable
+    def __eq__(self, other): return _ops.eq(self, other)  # type: ignore[override]
+    def __ne__(self, other): return _ops.ne(self, other)  # type: ignore[override]
+    def __lt__(self, other): return _ops.lt(self, other)
+    def __le__(self, other): return _ops.le(self, other)
+    def __gt__(self, other): return _ops.gt(self, other)
+    def __ge__(self, other): return _ops.ge(self, other)
+
+    def add(self, other): return _ops.add(self, other)
+    def sub(self, other): return _ops.sub(self, other)
+    def mul(self, other): return _ops.mul(self, other)
+    def div(self, other): return _ops.div(self, other)
+    def neg(self): return _ops.neg(self)
+    def pow(self, exponent): return _ops.pow(self, exponent)
+    def exp(self): return _ops.exp(self)
+    def log(self): return _ops.log(self)
+    def sqrt(self): return _ops.sqrt(self)
+    def abs(self): return _ops.abs(self)
+    def sign(self): return _ops.sign(self)
+    def tanh(self): return _ops.tanh(self)
+    def sigmoid(self): return _ops.sigmoid(self)
+    def relu(self): return _ops.relu(self)
+    def maximum(self, other): return _ops.maximum(self, other)
+    def minimum(self, other): return _ops.minimum(self, other)
+    def clamp(self, min=None, max=None): return _ops.clamp(self, min, max)
+    clip = clamp
+    def eq(self, other): return _ops.eq(self, other)
+    def ne(self, other): return _ops.ne(self, other)
+    def lt(self, other): return _ops.lt(self, other)
+    def le(self, other): return _ops.le(self, other)
+    def gt(self, other): return _ops.gt(self, other)
+    def ge(self, other): return _ops.ge(self, other)
+
+    # ------------------------------------------------------------ reductions
+    def sum(self, dim=None, keepdim=False): return _ops.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False): return _ops.mean(self, dim, keepdim)
+
+    def var(self, dim=None, *, correction=1, keepdim=False):
+        return _ops.var(self, dim, correction=correction, keepdim=keepdim)
+
+    def std(self, dim=None, *, correction=1, keepdim=False):
+        return _ops.std(self, dim, correction=correction, keepdim=keepdim)
+
+    def amax(self, dim=None, keepdim=False): return _ops.amax(self, dim, keepdim)
+    def amin(self, dim=None, keepdim=False): return _ops.amin(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False): return _ops.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return _ops.min(self, dim, keepdim)
+    def logsumexp(self, dim, keepdim=False): return _ops.logsumexp(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False): return _ops.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return _ops.argmin(self, dim, keepdim)
+    def any(self): return self.backend.any(self.data)
+    def all(self): return self.backend.all(self.data)
+
+    def softmax(self, dim): return _ops.softmax(self, dim)
+    def log_softmax(self, dim): return _ops.log_softmax(self, dim)
+
+    # ---------------------------------------------------------------- linalg
+    def matmul(self, other): return _ops.matmul(self, other)
+
+    # ----------------------------------------------------------------- shape
+    def reshape(self, *shape): return _ops.reshape(self, _shape_args(shape))
+    def view(self, *shape): return _ops.reshape(self, _shape_args(shape))
+    def view_as(self, other): return _ops.reshape(self, other.shape)
+    def transpose(self, dim0, dim1): return _ops.transpose(self, dim0, dim1)
+    def permute(self, *dims): return _ops.permute(self, _shape_args(dims))
+    def expand(self, *sizes): return _ops.expand(self, _shape_args(sizes))
+    def expand_as(self, other): return _ops.expand(self, other.shape)
+    def squeeze(self, dim=None): return _ops.squeeze(self, dim)
+    def unsqueeze(self, dim): return _ops.unsqueeze(self, dim)
+    def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
+    def split(self, split_size_or_sections, dim=0):
+        return _ops.split(self, split_size_or_sections, dim)
+    def chunk(self, chunks, dim=0): return _ops.chunk(self, chunks, dim)
+
+    def t(self):
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor with <= 2 dims, got shape {self.shape}; "
+                             f"use .transpose(dim0, dim1) or .mT")
+        return self if self.ndim < 2 else _ops.transpose(self, 0, 1)
+
+    @property
+    def T(self):
+        return _ops.permute(self, tuple(reversed(range(self.ndim))))
+
+    @property
+    def mT(self):
+        return _ops.transpose(self, -2, -1)
+
+
+def _shape_args(args: tuple) -> tuple[int, ...]:
+    """Accept both ``x.reshape(2, 3)`` and ``x.reshape((2, 3))``, as torch does."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    return tuple(int(a) for a in args)
+
+
+def _infer_dtype(data: Any, backend) -> str:
+    """torch's rule: arrays keep their dtype; Python floats get the default dtype."""
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        name = data.dtype.name
+    elif backend.is_array(data):
+        return backend.dtype_of(data)
+    elif hasattr(data, "dtype") and hasattr(data, "shape"):  # another library's array
+        name = np.asarray(data).dtype.name
+    else:
+        kind = np.asarray(data).dtype.kind
+        if kind == "f":
+            return _dtypes.get_default_dtype()
+        if kind in "iu":
+            return "int64"
+        if kind == "b":
+            return "bool"
+        raise TypeError(f"tensor(): cannot make a tensor from {type(data).__name__} "
+                        f"(numpy sees dtype {np.asarray(data).dtype}); give numbers, nested "
+                        f"lists of numbers, or arrays")
+    if name not in _dtypes.DTYPES:
+        raise TypeError(f"tensor(): dtype {name} is not supported; edu_nn dtypes are "
+                        f"{', '.join(_dtypes.DTYPES)}. Convert first, e.g. arr.astype('float32')")
+    return name
+
+
+def tensor(data: Any, dtype: str | None = None, requires_grad: bool = False,
+           backend: BackendLike = None, device: str | None = None) -> Tensor:
+    """Make a leaf Tensor that owns a copy of ``data``.
+
+    Args:
+        data: a Python number, nested lists, a NumPy array, a backend array, or a Tensor.
+        dtype: a dtype name; default: the data's own dtype for arrays, the default float
+            dtype (``get_default_dtype()``) for Python floats, int64 for Python ints.
+        requires_grad: record operations on it for ``backward()`` (floating dtypes only).
+        backend: ``"numpy"``, ``"torch"``, ``"jax"``, ... (default: the selected backend,
+            or the backend of ``data`` when it is a Tensor).
+        device: ``"cpu"`` (default) or e.g. ``"cuda"`` on backends that have one.
+    """
+    if isinstance(data, Tensor):
+        if backend is None:
+            backend = data.backend
+        data = data.backend.to_numpy(data.data) if get_backend(backend) is not data.backend \
+            else data.data
+    b = get_backend(backend)
+    dtype = _dtypes.check_dtype_name(dtype) if dtype is not None else _infer_dtype(data, b)
+    arr = b.asarray(data, dtype=dtype, device=device)
+    t = Tensor._make(arr, b, b.device_of(arr))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+from . import ops as _ops  # noqa: E402  (ops need the Tensor class defined above)
+
