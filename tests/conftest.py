@@ -1,0 +1,52 @@
+"""Shared fixtures. ``backend_name`` runs a test once per installed backend.
+
+Backends that are not installed are skipped here; CI sets ``EDU_NN_REQUIRE_BACKENDS``
+(e.g. "numpy,torch,jax") to make a missing one an error instead of a skip.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+import edu_nn
+
+BUILTIN = ("numpy", "torch", "jax")
+
+
+def _installed(name: str) -> bool:
+    library = {"numpy": "numpy", "torch": "torch", "jax": "jax"}.get(name)
+    return library is None or importlib.util.find_spec(library) is not None
+
+
+def backend_params():
+    required = {b for b in os.environ.get("EDU_NN_REQUIRE_BACKENDS", "numpy").split(",") if b}
+    params = []
+    for name in edu_nn.registered_backends():
+        present = _installed(name)
+        try:
+            if present:
+                edu_nn.get_backend(name)
+        except edu_nn.BackendError:
+            present = False
+        if not present and name in required:
+            raise pytest.UsageError(f"backend {name!r} is required (EDU_NN_REQUIRE_BACKENDS) "
+                                    f"but is not installed")
+        marks = [] if present else [pytest.mark.skip(reason=f"backend {name!r} not installed")]
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.fixture(params=backend_params())
+def backend_name(request) -> str:
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_settings():
+    """Tests that change the default dtype or backend must not leak it into other tests."""
+    dtype = edu_nn.get_default_dtype()
+    yield
+    edu_nn.set_default_dtype(dtype)
+    edu_nn.set_backend(None)
