@@ -1,7 +1,8 @@
 """Shared fixtures. ``backend_name`` runs a test once per installed backend.
 
 Backends that are not installed are skipped here; CI sets ``EDU_NN_REQUIRE_BACKENDS``
-(e.g. "numpy,torch,jax") to make a missing one an error instead of a skip.
+(e.g. "numpy,torch,jax") to make a missing one an error instead of a skip, and
+``EDU_NN_TEST_BACKENDS`` (e.g. "numpy") limits the run to the backends it names.
 """
 from __future__ import annotations
 
@@ -22,8 +23,11 @@ def _installed(name: str) -> bool:
 
 def backend_params():
     required = {b for b in os.environ.get("EDU_NN_REQUIRE_BACKENDS", "numpy").split(",") if b}
+    only = {b for b in os.environ.get("EDU_NN_TEST_BACKENDS", "").split(",") if b}
     params = []
     for name in edu_nn.registered_backends():
+        if only and name not in only:
+            continue
         present = _installed(name)
         try:
             if present:

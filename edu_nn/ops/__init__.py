@@ -8,10 +8,17 @@
                  split chunk pad
     indexing     getitem (basic and advanced indexing, scatter-add backward)
     softmax      softmax log_softmax
+
+Each module lists its public functions in ``__all__``; they are re-exported here and as
+``edu_nn.<name>``.
 """
+from . import elementwise, indexing, linalg, reduction, shape, softmax
 from .elementwise import *  # noqa: F401,F403
-from .elementwise import (abs, add, cast, clamp, clip, clone, div, eq, exp, ge, gelu, gt, le,
-                          leaky_relu, log, lt, maximum, minimum, mul, ne, neg, pow, relu, sigmoid,
-                          sign, sqrt, sub, tanh, where)
+from .indexing import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403
 from .reduction import *  # noqa: F401,F403
-from .reduction import mean, sum
+from .shape import *  # noqa: F401,F403
+from .softmax import *  # noqa: F401,F403
+
+__all__ = (elementwise.__all__ + reduction.__all__ + linalg.__all__ + shape.__all__
+           + indexing.__all__ + softmax.__all__)

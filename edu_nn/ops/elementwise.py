@@ -14,6 +14,10 @@ from ..autograd.function import Function
 from ..dtypes import FLOAT_DTYPES
 from ..tensor import Tensor, tensor
 
+__all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "sign",
+           "tanh", "sigmoid", "relu", "leaky_relu", "gelu", "maximum", "minimum", "where",
+           "clamp", "clip", "cast", "clone", "eq", "ne", "lt", "le", "gt", "ge"]
+
 
 def operand(x, like: Tensor, op: str):
     """Python scalars pass through (they take the tensor's dtype); arrays and lists become

@@ -10,6 +10,8 @@ from __future__ import annotations
 from ..autograd.function import Function
 from ..backends.base import normalize_axis
 
+__all__ = ["sum", "mean"]
+
 
 def normalize_dims(dim, ndim: int, op: str):
     """``dim`` as a sorted tuple of non-negative axes, or None for all of them."""
