@@ -213,7 +213,7 @@ def diagnose(actual: np.ndarray, expected: np.ndarray, out_shape=(), no_grad_rea
         ratio = actual[big] / expected[big]
         r = float(np.median(ratio))
         if np.all(np.abs(ratio - r) <= 1e-3 * max(abs(r), 1e-12)) and abs(r - 1) > 1e-3:
-            hints.append(_factor_hint(r, out_shape))
+            hints.append(_factor_hint(r, out_shape, actual.shape))
     if actual.ndim == 2 and actual.shape[0] == actual.shape[1] and actual.shape[0] > 1 and \
             np.allclose(actual, expected.T, rtol=1e-3, atol=1e-5):
         hints.append("the gradient equals the transpose of the expected one: a transposed "
@@ -229,22 +229,29 @@ def diagnose(actual: np.ndarray, expected: np.ndarray, out_shape=(), no_grad_rea
     return hints
 
 
-def _factor_hint(r: float, out_shape) -> str:
+def _factor_hint(r: float, out_shape, arg_shape=()) -> str:
+    """Explain a gradient that is off by the same factor ``r`` at every element."""
     if abs(r + 1) < 1e-3:
         return "actual = -expected: a sign error in backward"
-    dims = [d for d in out_shape if d > 1]
-    for k in sorted(set(dims + [math.prod(dims)] if dims else [])):
-        if abs(r - 1 / k) < 1e-3 / k:
-            return (f"actual = expected / {k}, and {k} is a size of the output: averaged where "
-                    f"it should sum (e.g. over a broadcast or batch axis), or divided by the "
-                    f"batch size twice?")
-        if abs(r - k) < 1e-3 * k:
-            return (f"actual = {k} x expected, and {k} is a size of the output: summed over an "
-                    f"axis that should not be summed, or a missing division by {k}?")
+    causes = []
     if abs(r - 2) < 2e-3 or abs(r - 0.5) < 1e-3:
-        return (f"actual = {r:.4g} x expected: a missing or extra factor of 2 (e.g. d(x^2)/dx "
-                f"= 2x, or the 1/2 in a squared loss)")
-    return f"actual = {r:.6g} x expected at every element: off by a constant factor"
+        causes.append("a missing or extra factor of 2 (e.g. d(x^2)/dx = 2x, or the 1/2 in a "
+                      "squared loss)")
+    sizes = sorted({d for shape in (out_shape, arg_shape) for d in shape if d > 1}
+                   | {math.prod(d for d in shape if d > 1) for shape in (out_shape, arg_shape)}
+                   - {1})
+    for k in sizes:
+        if abs(r - 1 / k) < 1e-3 / k:
+            causes.append(f"{k} is an axis size (or size) of the output or this argument: "
+                          f"averaged where it should sum (e.g. over a reduced, broadcast or "
+                          f"batch axis), or divided by {k} twice")
+        elif abs(r - k) < 1e-3 * k:
+            causes.append(f"{k} is an axis size (or size) of the output or this argument: "
+                          f"summed over an axis that should not be summed, or a missing "
+                          f"division by {k}")
+    if not causes:
+        return f"actual = {r:.6g} x expected at every element: off by a constant factor"
+    return f"actual = {r:.4g} x expected at every element: " + "; or ".join(causes) + "?"
 
 
 def numerical_gradient(f: Callable[[Any], Any], x, eps: float = 1e-6) -> np.ndarray:
