@@ -190,7 +190,6 @@ class Tensor:
         it is 1). Gradients accumulate into ``.grad`` across calls; reset them with
         ``optimizer.zero_grad()`` or ``x.grad = None``.
         """
-        from .autograd.engine import _accumulate, run_backward
         if create_graph:
             raise NotImplementedError("create_graph=True (higher-order gradients) is not "
                                       "supported: edu_nn's backward passes are not recorded")
@@ -412,4 +411,5 @@ def tensor(data: Any, dtype: str | None = None, requires_grad: bool = False,
 
 
 from . import ops as _ops  # noqa: E402  (ops need the Tensor class defined above)
+from .autograd.engine import _accumulate, run_backward  # noqa: E402
 

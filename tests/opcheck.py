@@ -130,8 +130,10 @@ def np_axis(dim):
 def to_tensors(case: Case, backend: str, dtype: str, requires_grad: bool):
     out = []
     for i, a in enumerate(case.arrays):
-        if i in case.constant or a.dtype.kind in "biu":
+        if a.dtype.kind in "biu":
             out.append(edu_nn.tensor(a, backend=backend))
+        elif i in case.constant:  # float but not differentiated (e.g. target probabilities)
+            out.append(edu_nn.tensor(a, dtype=dtype, backend=backend))
         else:
             out.append(edu_nn.tensor(a, dtype=dtype, backend=backend, requires_grad=requires_grad))
     return out

@@ -101,8 +101,8 @@ MUTATIONS = {
                            lambda orig: (lambda ctx, g: ctx.xp.multiply(
                                g, ctx.xp.subtract(1.0, ctx.saved_tensors[0]))), 0, "re-derive"),
     "relu_mask_inverted": (edu_nn.relu, lambda: [rand64(20)], ew.ReLU,
-                           lambda orig: (lambda ctx, g: ctx.xp.where(
-                               ctx.saved_tensors[0], ctx.xp.zeros_like(g), g)), 0, "elements"),
+                           lambda orig: (lambda ctx, g: ctx.xp.where(  # saved: relu's output
+                               ctx.xp.greater(ctx.saved_tensors[0], 0), 0.0, g)), 0, "elements"),
     "mul_returns_nothing_for_b": (lambda a, b: a * b, lambda: [rand64(3), rand64(3, seed=3)],
                                   ew.Mul, lambda orig: (lambda ctx, g: (orig(ctx, g)[0], None)),
                                   1, "no gradient"),

@@ -73,10 +73,13 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
                 f"None for those that need no gradient.")
         if state.anomaly:
             _check_backward_finite(node, grads)
-        for i, (inp, g) in enumerate(zip(node.inputs, grads)):
-            if inp is None or g is None or not inp.requires_grad:
+        needs = node.needs_input_grad
+        for i, g in enumerate(grads):
+            if g is None or not needs[i]:
                 continue
-            g = _fit_gradient(node, i, inp, g)
+            inp = node.inputs[i]
+            if g.shape != inp.data.shape or g.dtype != inp.data.dtype:
+                g = _fit_gradient(node, i, inp, g)
             if inp.grad_fn is None:
                 _accumulate(inp, g)
             else:
@@ -90,7 +93,7 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
 def _fit_gradient(node, i, inp, g):
     """Check a gradient returned by ``backward`` against its input; sum broadcast axes."""
     shape = inp.shape
-    if tuple(g.shape) != shape:
+    if tuple(g.shape) != shape:  # a gradient in the broadcast shape: sum it back
         try:
             g = sum_to_shape(node.xp, g, shape)
         except ValueError:
@@ -120,7 +123,8 @@ def _check_backward_finite(node, grads) -> None:
     xp = node.xp
     for i, g in enumerate(grads):
         if g is not None and xp.dtype_of(g).startswith("float") and not xp.all(xp.isfinite(g)):
-            where = "".join(getattr(node, "_creation_stack", [])[-2:]).rstrip()
+            where = getattr(node, "_creation_site", "(recorded only when detect_anomaly was "
+                                                     "on during the forward pass)")
             raise FloatingPointError(
                 f"detect_anomaly: {type(node).__name__}.backward returned NaN or inf in the "
                 f"gradient of argument {i}. That op was called here in the forward pass:\n"

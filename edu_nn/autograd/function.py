@@ -27,6 +27,7 @@ Each call of ``apply`` makes a fresh instance of the Function class; that instan
 """
 from __future__ import annotations
 
+import os
 import traceback
 from typing import Any
 
@@ -52,10 +53,11 @@ class Function:
     inputs: tuple      # the forward arguments that are Tensors, None for the others
     needs_input_grad: tuple
 
-    def __init__(self) -> None:
-        self._saved = ()
-        self._freed = False
-        self._retained = None
+    # Per-node state, as class-level defaults that an instance shadows when it sets them
+    # (cheaper than an __init__ on every op call).
+    _saved: tuple = ()
+    _freed = False
+    _retained = None
 
     # ------------------------------------------------------------ for ops
     def save_for_backward(self, *arrays) -> None:
@@ -95,9 +97,11 @@ class Function:
         """Run ``forward`` on the arrays inside ``args`` and record the graph node.
 
         Tensor arguments must share one backend and one device; Python scalars and other
-        non-Tensor arguments pass through to ``forward`` unchanged.
+        non-Tensor arguments pass through to ``forward`` unchanged. (This runs for every op,
+        so it is written for speed: one pass over the arguments, no generator expressions.)
         """
         first = None
+        requires_grad = False
         arrays = []
         for a in args:
             if isinstance(a, Tensor):
@@ -107,6 +111,8 @@ class Function:
                     _raise_mixed(cls, first, a)
                 elif cls.same_dtype and a.data.dtype != first.data.dtype:
                     _raise_dtype_mismatch(cls, first, a)
+                if a.requires_grad:
+                    requires_grad = True
                 arrays.append(a.data)
             else:
                 arrays.append(a)
@@ -116,17 +122,28 @@ class Function:
         ctx = cls()
         ctx.xp = first.backend
         ctx.device = first.device
+        record = requires_grad and cls.differentiable and state.grad_enabled
+        if record:
+            ctx.inputs = tuple([a if isinstance(a, Tensor) else None for a in args])
+            ctx.needs_input_grad = tuple([a is not None and a.requires_grad for a in ctx.inputs])
         out = cls.forward(ctx, *arrays, **kwargs)
         if state.anomaly:
             _check_forward_finite(ctx, args, out)
-        if not (cls.differentiable and state.grad_enabled and
-                any(isinstance(a, Tensor) and a.requires_grad for a in args)):
-            return Tensor._make(out, first.backend, first.device)
-        ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
-        ctx.needs_input_grad = tuple(a is not None and a.requires_grad for a in ctx.inputs)
-        if state.anomaly:
-            ctx._creation_stack = traceback.format_stack()[:-2]
-        return Tensor._make(out, first.backend, first.device, True, ctx)
+            ctx._creation_site = _caller_outside_edu_nn()
+        if record:
+            return Tensor._make(out, first.backend, first.device, True, ctx)
+        return Tensor._make(out, first.backend, first.device)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _caller_outside_edu_nn() -> str:
+    """The innermost stack frame outside the edu_nn package, formatted (for anomaly mode)."""
+    for frame in reversed(traceback.extract_stack()):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR + os.sep):
+            return "".join(traceback.format_list([frame])).rstrip()
+    return "(unknown)"
 
 
 def _raise_mixed(cls, a, b) -> None:

@@ -241,16 +241,15 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx, x):
-        xp = ctx.xp
-        mask = xp.greater(x, 0)
-        ctx.save_for_backward(mask)
-        return xp.where(mask, x, xp.zeros_like(x))
+        out = ctx.xp.maximum(x, 0.0)
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
+        (out,) = ctx.saved_tensors
         xp = ctx.xp
-        return xp.where(mask, grad, xp.zeros_like(grad))
+        return xp.where(xp.greater(out, 0), grad, 0.0)  # out > 0 exactly where x > 0
 
 
 class LeakyReLU(Function):
