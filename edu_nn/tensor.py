@@ -335,6 +335,11 @@ class Tensor:
     def split(self, split_size_or_sections, dim=0):
         return _ops.split(self, split_size_or_sections, dim)
     def chunk(self, chunks, dim=0): return _ops.chunk(self, chunks, dim)
+    def narrow(self, dim, start, length): return _ops.narrow(self, dim, start, length)
+    def flip(self, dims): return _ops.flip(self, dims)
+    def gather(self, dim, index): return _ops.gather(self, dim, index)
+    def index_select(self, dim, index): return _ops.index_select(self, dim, index)
+    def take_along_dim(self, indices, dim=None): return _ops.take_along_dim(self, indices, dim)
 
     def t(self):
         if self.ndim > 2:

@@ -4,16 +4,20 @@
                  leaky_relu gelu maximum minimum where clamp cast clone, comparisons
     reduction    sum mean var std amax amin max min logsumexp argmax argmin
     linalg       matmul
-    shape        reshape transpose permute expand squeeze unsqueeze flatten cat stack
-                 split chunk pad
-    indexing     getitem (basic and advanced indexing, scatter-add backward)
+    shape        reshape transpose permute expand squeeze unsqueeze flatten cat/concat
+                 stack split chunk narrow flip pad
+    indexing     getitem (basic and advanced indexing, scatter-add backward),
+                 take_along_dim gather index_select
     softmax      softmax log_softmax
     fused        linear cross_entropy (several primitives in one Function)
 
 Each module lists its public functions in ``__all__``; they are re-exported here and as
 ``edu_nn.<name>``.
 """
-from . import elementwise, fused, indexing, linalg, reduction, shape, softmax
+# Modules imported under private aliases: ``softmax`` is both a module and a function.
+from . import elementwise as _elementwise, fused as _fused, indexing as _indexing  # noqa: F401
+from . import linalg as _linalg, reduction as _reduction, shape as _shape
+from . import softmax as _softmax_module
 from .elementwise import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
@@ -21,6 +25,6 @@ from .reduction import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .softmax import *  # noqa: F401,F403
 
-__all__ = (elementwise.__all__ + reduction.__all__ + linalg.__all__ + shape.__all__
-           + indexing.__all__ + softmax.__all__)
-# fused ops (linear, cross_entropy) live in edu_nn.nn.functional, as in torch
+__all__ = (_elementwise.__all__ + _reduction.__all__ + _linalg.__all__ + _shape.__all__
+           + _indexing.__all__ + _softmax_module.__all__)
+# fused ops (linear, cross_entropy) are exported by edu_nn.nn.functional, as in torch
