@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 import edu_nn  # noqa: E402
 from core_mlp import init_mlp, mlp_forward, sgd_step  # noqa: E402
-from edu_nn.ops.fused import cross_entropy  # noqa: E402
+from edu_nn.nn.functional import cross_entropy  # noqa: E402
 
 
 def median_time(fn, number: int, repeat: int) -> float:

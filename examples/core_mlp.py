@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 import edu_nn
-from edu_nn.ops.fused import cross_entropy, linear
+import edu_nn.nn.functional as F
 
 
 def init_mlp(sizes, seed=0, dtype="float32", backend=None):
@@ -32,7 +32,7 @@ def mlp_forward(params, x):
     """x: (N, D) -> logits (N, C); ReLU between layers."""
     h = x
     for i in range(0, len(params), 2):
-        h = linear(h, params[i], params[i + 1])
+        h = F.linear(h, params[i], params[i + 1])
         if i + 2 < len(params):
             h = edu_nn.relu(h)
     return h
@@ -79,7 +79,7 @@ def train_digits(epochs=30, batch_size=32, lr=0.1, hidden=64, seed=0, dtype="flo
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             target = edu_nn.tensor(y_train[idx], backend=backend)
-            loss = cross_entropy(mlp_forward(params, to(x_train[idx])), target)
+            loss = F.cross_entropy(mlp_forward(params, to(x_train[idx])), target)
             loss.backward()
             sgd_step(params, lr)
             total += loss.item() * len(idx)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import strategies as st
 
 import edu_nn
-from edu_nn.ops.fused import cross_entropy, linear
+from edu_nn.nn.functional import cross_entropy, linear
 from opcheck import SEEDS, Case, OpSpec, op_test_module
 
 
