@@ -9,9 +9,20 @@ from __future__ import annotations
 import importlib.util
 import os
 
-import pytest
+# float64 on JAX needs x64 mode, which must be set before jax is first imported. The tests
+# check gradients in float64, so the whole session runs with it (test_torch_jax_backends
+# turns it off locally to check the error for float64 without it).
+os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-import edu_nn
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# CI runs the same examples every time (a red CI then always reproduces); local runs explore.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
+
+import edu_nn  # noqa: E402
 
 BUILTIN = ("numpy", "torch", "jax")
 
