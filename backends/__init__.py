@@ -22,7 +22,8 @@ from typing import Callable, Union
 from .base import DTYPES, FLOAT_DTYPES, Backend, BackendError, RandomKey
 
 __all__ = ["Backend", "BackendError", "RandomKey", "DTYPES", "FLOAT_DTYPES",
-           "register_backend", "load_backend", "registered_backends", "ENTRY_POINT_GROUP"]
+           "register_backend", "unregister_backend", "load_backend", "registered_backends",
+           "backend_library", "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "edu_nn.backends"
 
@@ -52,12 +53,36 @@ def register_backend(name: str, factory: Factory, *, replace: bool = False) -> N
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"a backend name must be a non-empty string, got {name!r}")
+    if isinstance(factory, str) and ":" not in factory:
+        raise ValueError(f"register_backend({name!r}, {factory!r}): a string factory names "
+                         f"a class as 'module:Class', e.g. 'my_package.backend:MyBackend'")
     with _lock:
         if name in _registry and not replace and _registry[name] != factory:
             raise ValueError(f"a backend named {name!r} is already registered; "
                              f"pass replace=True to override it")
         _registry[name] = factory
         _instances.pop(name, None)
+
+
+def unregister_backend(name: str) -> None:
+    """Remove a registration (and its cached instance); built-ins cannot be removed."""
+    if name in LIBRARY_OF:
+        raise ValueError(f"the built-in backend {name!r} cannot be unregistered")
+    with _lock:
+        _registry.pop(name, None)
+        _instances.pop(name, None)
+
+
+def backend_library(name: str) -> str | None:
+    """The top-level module a registered backend needs (``"torch"`` for the torch backend),
+    or None for one registered as a class or callable (already in memory)."""
+    _load_entry_points()
+    if name in LIBRARY_OF:
+        return LIBRARY_OF[name]
+    factory = _registry.get(name)
+    if isinstance(factory, str):
+        return factory.partition(":")[0].split(".")[0]
+    return None
 
 
 def _load_entry_points() -> None:
@@ -84,15 +109,26 @@ def _instantiate(name: str, factory: Factory) -> Backend:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             lib = LIBRARY_OF.get(name, module_name.split(".")[0])
+            how = (f"pip install 'edu-nn[{name}]'" if name in LIBRARY_OF
+                   else f"install the package that provides {module_name!r}")
             raise BackendError(
                 f"the {name!r} backend needs {lib!r}, which is not installed here ({exc}). "
-                f"Install it (for example: pip install 'edu-nn[{name}]') or use "
-                f"backend='numpy'.") from exc
-        factory = getattr(module, attr)
+                f"Install it ({how}) or use backend='numpy'.") from exc
+        try:
+            factory = getattr(module, attr)
+        except AttributeError:
+            raise BackendError(f"backend {name!r} is registered as {factory!r}, but module "
+                               f"{module_name!r} has no attribute {attr!r}") from None
     backend = factory()
     if not isinstance(backend, Backend):
         raise BackendError(f"backend {name!r} did not produce an edu_nn Backend "
                            f"(got {type(backend).__name__})")
+    if backend.name != name:
+        # Tensors, errors and use_backend(instance) find a backend by its .name, so a
+        # mismatch would silently select another backend later.
+        raise BackendError(f"the backend registered as {name!r} calls itself "
+                           f"{backend.name!r}: set name = {name!r} on its class, or register "
+                           f"it as {backend.name!r}")
     return backend
 
 

@@ -11,7 +11,9 @@ Rules every backend follows (the conformance suite in ``conformance.py`` checks 
 * **Arrays** are the library's native type and expose ``.shape`` (a tuple of ints) and
   ``.dtype``; nothing else is assumed of them.
 * **dtypes** are canonical strings: ``"float16" "float32" "float64" "uint8" "int8"
-  "int16" "int32" "int64" "bool"``. Elementwise ops on two arrays require equal dtypes (the core checks this before
+  "int16" "int32" "int64" "bool"``. A backend without 64-bit support (``supports_float64``
+  False: JAX without x64 mode) refuses float64 with an error, and holds int64 (indices,
+  labels) as int32, which it documents; 32-bit integers hold any index a course uses. Elementwise ops on two arrays require equal dtypes (the core checks this before
   calling, with a message for students); a Python scalar combined with an array takes the
   array's dtype. Every primitive preserves the dtype of its floating inputs unless its
   documentation says otherwise (comparisons give ``bool``, ``argmax`` gives ``int64``).
@@ -42,6 +44,17 @@ INT_DTYPES = ("uint8", "int8", "int16", "int32", "int64")
 DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(z: int) -> int:
+    """SplitMix64's finaliser: a bijection on 64-bit integers that scrambles every bit."""
+    z = (z + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
 class RandomKey(NamedTuple):
     """An explicit random key: a ``seed`` and a ``counter``.
 
@@ -55,8 +68,13 @@ class RandomKey(NamedTuple):
     counter: int = 0
 
     def fold(self, i: int) -> "RandomKey":
-        """The i-th child key: a distinct stream, derived without mutating this key."""
-        return RandomKey(self.seed, self.counter * 1_000_003 + int(i) + 1)
+        """The i-th child key: a distinct stream, derived without mutating this key.
+
+        The child's counter is a 64-bit hash (SplitMix64's mixer) of (counter, i), so
+        children of different keys do not collide by construction, as a linear formula
+        such as ``counter * K + i`` would (``(s, 1).fold(0)`` vs ``(s, 0).fold(K)``).
+        """
+        return RandomKey(self.seed, _mix64(_mix64(self.counter) ^ (int(i) + 1)))
 
     def split(self, n: int = 2) -> tuple["RandomKey", ...]:
         """``n`` distinct child keys."""
@@ -125,7 +143,8 @@ class Backend:
         raise NotImplementedError
 
     def to_numpy(self, x: Array) -> np.ndarray:
-        """A NumPy copy (or read-only view) of ``x``, moved to the host if needed."""
+        """``x`` as a NumPy array on the host. Like torch's ``.numpy()`` it may share memory
+        with ``x`` on CPU; callers that will write to it copy it first."""
         raise NotImplementedError
 
     def astype(self, x: Array, dtype: str) -> Array:
@@ -212,7 +231,8 @@ class Backend:
         return x
 
     def where(self, cond, a, b):
-        """``a`` where the bool array ``cond`` holds, else ``b`` (broadcast; same dtypes)."""
+        """``a`` where the bool array ``cond`` holds, else ``b`` (broadcast; same dtypes).
+        One of ``a`` and ``b`` may be a Python scalar; it takes the other's dtype."""
         raise NotImplementedError
 
     # Comparisons return bool arrays.

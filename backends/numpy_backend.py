@@ -221,7 +221,12 @@ class NumpyBackend(Backend):
 
     def random_uniform(self, key, shape, dtype="float32", device="cpu", low=0.0, high=1.0):
         self.to_device(None, device)
-        return self._generator(key).uniform(low, high, size=shape).astype(check_dtype_name(dtype))
+        dtype = check_dtype_name(dtype)
+        out = self._generator(key).uniform(low, high, size=shape).astype(dtype)
+        # Rounding a draw just below `high` to float32 (or float16) can land on `high`
+        # itself; cap at the largest value below it to keep the promised [low, high).
+        below = np.nextafter(np.asarray(high, dtype), np.asarray(low, dtype))
+        return np.minimum(out, below, out=out)
 
     def random_normal(self, key, shape, dtype="float32", device="cpu"):
         self.to_device(None, device)

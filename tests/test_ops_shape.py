@@ -463,10 +463,13 @@ class NumpyTwin(NumpyBackend):
 
 def test_cat_backend_mismatch_is_an_error():
     edu_nn.register_backend("numpy_twin_for_tests", NumpyTwin, replace=True)
-    a = edu_nn.zeros(2)
-    b = edu_nn.tensor([1.0, 2.0], dtype="float32", backend="numpy_twin_for_tests")
-    raises(RuntimeError, lambda: edu_nn.cat([a, b]), "cat", "numpy_twin_for_tests", "backend")
-    raises(RuntimeError, lambda: edu_nn.stack([a, b]), "stack", "numpy_twin_for_tests")
+    try:
+        a = edu_nn.zeros(2)
+        b = edu_nn.tensor([1.0, 2.0], dtype="float32", backend="numpy_twin_for_tests")
+        raises(RuntimeError, lambda: edu_nn.cat([a, b]), "cat", "numpy_twin_for_tests", "backend")
+        raises(RuntimeError, lambda: edu_nn.stack([a, b]), "stack", "numpy_twin_for_tests")
+    finally:
+        edu_nn.backends.unregister_backend("numpy_twin_for_tests")
 
 
 def test_split_chunk_narrow_errors():
