@@ -35,6 +35,11 @@ def _erf(x: np.ndarray) -> np.ndarray:
 _erf_impl = None
 
 
+_DTYPE_NAMES = {np.dtype(name): name for name in
+                ("float16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64",
+                 "bool")}
+
+
 class NumpyBackend(Backend):
     name = "numpy"
     capabilities = frozenset({"float64", "add_at"})
@@ -57,7 +62,9 @@ class NumpyBackend(Backend):
         return x.astype(check_dtype_name(dtype), copy=False)
 
     def dtype_of(self, x):
-        return x.dtype.name
+        # a dict lookup: numpy's dtype.name is computed in Python on every access
+        name = _DTYPE_NAMES.get(x.dtype)
+        return name if name is not None else x.dtype.name
 
     def is_array(self, x):
         return isinstance(x, (np.ndarray, np.generic))
@@ -133,14 +140,15 @@ class NumpyBackend(Backend):
         return np.clip(x, min, max)
 
     # ------------------------------------------------------------ reductions
+    # The ufuncs' reduce directly: np.sum/np.max add a Python wrapper layer per call.
     def sum(self, x, axis=None, keepdims=False):
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
     def max(self, x, axis=None, keepdims=False):
-        return np.max(x, axis=axis, keepdims=keepdims)
+        return np.maximum.reduce(x, axis=axis, keepdims=keepdims)
 
     def min(self, x, axis=None, keepdims=False):
-        return np.min(x, axis=axis, keepdims=keepdims)
+        return np.minimum.reduce(x, axis=axis, keepdims=keepdims)
 
     def mean(self, x, axis=None, keepdims=False):
         return np.mean(x, axis=axis, keepdims=keepdims)
