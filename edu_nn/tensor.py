@@ -12,6 +12,7 @@ functions in ``edu_nn.ops``, which are thin wrappers around one ``Function`` sub
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -62,7 +63,7 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.data.shape)
 
     def __len__(self) -> int:
         if not self.shape:

@@ -83,8 +83,8 @@ class CrossEntropy(Function):
             logp = xp.subtract(shifted, xp.log(sumexp))
             per_sample = xp.negative(xp.sum(xp.multiply(target, logp), axis=1))
         else:  # loss_n = log(sum exp) - shifted[n, target_n]
-            picked = xp.take_along_axis(shifted, xp.reshape(target, (n, 1)), axis=1)
-            per_sample = xp.reshape(xp.subtract(xp.log(sumexp), picked), (n,))
+            picked = xp.getitem(shifted, (xp.arange(n, device=ctx.device), target))
+            per_sample = xp.subtract(xp.reshape(xp.log(sumexp), (n,)), picked)
         ctx.save_for_backward(exp, sumexp, target)
         ctx.reduction, ctx.n, ctx.c = reduction, n, c
         if reduction == "none":
@@ -141,7 +141,7 @@ def cross_entropy(input, target, reduction: str = "mean"):
             raise ValueError(f"cross_entropy: class-index target must have shape ({n},) for "
                              f"input {input.shape}, got {target.shape}")
         xp = target.backend
-        if n and (xp.any(xp.less(target.data, 0)) or xp.any(xp.greater_equal(target.data, c))):
+        if n and (xp.item(xp.min(target.data)) < 0 or xp.item(xp.max(target.data)) >= c):
             values = xp.to_numpy(target.data)
             bad = values[(values < 0) | (values >= c)]
             raise IndexError(f"cross_entropy: target class {int(bad[0])} is out of range: the "
