@@ -114,11 +114,14 @@ class Backend:
         name: the registry name (``"numpy"``, ``"torch"``, ``"jax"``, ...).
         supports_float64: whether ``"float64"`` arrays can be made now.
         is_jax_like: True when arrays are immutable and ``jit`` compiles (JAX).
+        capabilities: flags the core or tests may consult: ``"float64"`` (float64 now),
+            ``"add_at"`` (a native scatter-add), ``"cuda"`` (a CUDA device is available),
+            ``"jit"`` (``jit`` compiles), ``"immutable"`` (arrays cannot be written at all).
     """
 
     name: str = "abstract"
     supports_float64: bool = True
-    #: Capability flags the core may consult; backends override what they have.
+    is_jax_like: bool = False
     capabilities: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------------ info
