@@ -225,6 +225,11 @@ class Backend:
     def reciprocal(self, x):
         return self.divide(1.0, x)
 
+    def add_scaled(self, x, y, alpha: float):
+        """``x + alpha * y`` (BLAS's axpy), the shape of every optimizer update. Same dtypes.
+        A backend may compute it in one temporary (its own, never an input)."""
+        return self.add(x, self.multiply(y, alpha))
+
     def clip(self, x, min=None, max=None):
         """Elementwise clamp to ``[min, max]`` (Python scalars or arrays; either may be None)."""
         if min is not None:

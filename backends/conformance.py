@@ -238,6 +238,11 @@ CASES += [
 ]
 
 CASES += [
+    C("add_scaled", "same-shape", lambda x, y, a: x + a * y, _u(3, 4), _u(3, 4), -0.1),
+    C("add_scaled", "broadcast-y", lambda x, y, a: x + a * y, _u(3, 4), _u(4), 2.0),
+    C("add_scaled", "broadcast-x", lambda x, y, a: x + a * y, _u(4), _u(3, 4), 0.5),
+    C("where", "scalar-other", lambda c, a, b: np.where(c, a, b).astype(a.dtype), _MASK34,
+      _u(3, 4), 0.0),
     C("clip", "both", _np_clip, _u(3, 4), min=-0.5, max=0.5),
     C("clip", "min-only", _np_clip, _u(3, 4), min=-0.5),
     C("clip", "max-only", _np_clip, _u(3, 4), max=0.5),

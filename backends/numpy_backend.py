@@ -13,10 +13,8 @@ import numpy as np
 from .base import Backend, BackendError, RandomKey, check_dtype_name
 
 try:  # numpy >= 2 has the Array API names; older numpy has the classic ones.
-    _permute_dims = np.permute_dims
     _concat = np.concat
 except AttributeError:  # pragma: no cover - numpy < 2
-    _permute_dims = np.transpose
     _concat = np.concatenate
 
 
@@ -128,6 +126,12 @@ class NumpyBackend(Backend):
     def erf(self, x):
         return _erf(np.asarray(x))
 
+    def add_scaled(self, x, y, alpha):
+        out = np.multiply(y, alpha)
+        if out.shape == x.shape and out.dtype == x.dtype:
+            return np.add(x, out, out=out)  # reuse our own temporary: one allocation
+        return np.add(x, out)
+
     def reciprocal(self, x):
         return np.reciprocal(x)
 
@@ -172,11 +176,12 @@ class NumpyBackend(Backend):
     # reshape, transpose and broadcast_to return views; views are safe because no
     # primitive writes into an array, and the read-only flag of broadcast_to keeps
     # user code from writing through one by accident.
+    # The array methods: np.reshape / np.permute_dims add a Python wrapper layer per call.
     def reshape(self, x, shape):
-        return np.reshape(x, shape)
+        return np.asarray(x).reshape(shape)
 
     def permute_dims(self, x, axes):
-        return _permute_dims(x, tuple(axes))
+        return np.asarray(x).transpose(axes)
 
     def broadcast_to(self, x, shape):
         return np.broadcast_to(x, shape)

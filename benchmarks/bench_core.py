@@ -8,14 +8,13 @@ Prints, from one run:
      as ratios: 784-256-10 at batch 128 (target <= 1.15x) and 64-32-10 at batch 32
      (target <= 2x).
 
-Timings are the median of several repeats of many steps, all float32, all measured in this
-process, so the ratios compare like with like.
+Timings are the best of several repeats of many steps (edu_nn and NumPy measured in
+alternation), all float32, all in this process, so the ratios compare like with like.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import timeit
 
@@ -27,9 +26,20 @@ from core_mlp import init_mlp, mlp_forward, sgd_step  # noqa: E402
 from edu_nn.nn.functional import cross_entropy  # noqa: E402
 
 
-def median_time(fn, number: int, repeat: int) -> float:
-    """Median seconds per call of fn over `repeat` runs of `number` calls."""
-    return statistics.median(timeit.repeat(fn, number=number, repeat=repeat)) / number
+def best_time(fn, number: int, repeat: int) -> float:
+    """Seconds per call of fn: the best of `repeat` runs of `number` calls (timeit's advice:
+    the minimum is the least disturbed by other work on the machine)."""
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+def paired_times(fn_a, fn_b, number: int, repeat: int) -> tuple[float, float]:
+    """Best-of-`repeat` seconds per call of two functions, measured in alternation so that a
+    slow phase of the machine hits both alike."""
+    a, b = [], []
+    for _ in range(repeat):
+        a.append(timeit.timeit(fn_a, number=number))
+        b.append(timeit.timeit(fn_b, number=number))
+    return min(a) / number, min(b) / number
 
 
 # ------------------------------------------------------------- dispatch cost
@@ -51,9 +61,9 @@ def dispatch_overhead(repeat: int) -> list[tuple[str, float, float]]:
     rows = []
     n = 20000
     for name, raw, plain, graph in cases:
-        t_raw = median_time(raw, n, repeat)
-        rows.append((name, (median_time(plain, n, repeat) - t_raw) * 1e6,
-                     (median_time(graph, n, repeat) - t_raw) * 1e6))
+        t_raw = best_time(raw, n, repeat)
+        rows.append((name, (best_time(plain, n, repeat) - t_raw) * 1e6,
+                     (best_time(graph, n, repeat) - t_raw) * 1e6))
     return rows
 
 
@@ -110,9 +120,8 @@ def step_ratio(sizes, batch, number, repeat, seed=0):
     first_np = numpy_step(numpy_mlp(sizes, seed), x_np, labels_np, 0.01)
     first_edu = edu_step(init_mlp(sizes, seed=seed), x, labels, 0.01).item()
     assert abs(first_np - first_edu) < 1e-4 * max(1.0, abs(first_np)), (first_np, first_edu)
-    t_np = median_time(lambda: numpy_step(np_params, x_np, labels_np, 1e-3), number, repeat)
-    t_edu = median_time(lambda: edu_step(edu_params, x, labels, 1e-3), number, repeat)
-    return t_np, t_edu
+    return paired_times(lambda: numpy_step(np_params, x_np, labels_np, 1e-3),
+                        lambda: edu_step(edu_params, x, labels, 1e-3), number, repeat)
 
 
 def main(argv=None) -> None:

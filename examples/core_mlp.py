@@ -45,8 +45,7 @@ def sgd_step(params, lr):
     per-op dispatch); tensors are immutable, so each parameter is rebound to a new array.
     """
     for p in params:
-        xp = p.backend
-        p.data = xp.subtract(p.data, xp.multiply(p.grad.data, lr))
+        p.data = p.backend.add_scaled(p.data, p.grad.data, -lr)
         p.grad = None
 
 

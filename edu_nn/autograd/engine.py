@@ -34,22 +34,26 @@ def sum_to_shape(xp, grad, shape: tuple[int, ...]):
 
 
 def topological_order(root) -> list:
-    """Nodes reachable from ``root`` (a Function instance), each before all its inputs."""
-    order, visited = [], set()
-    stack = [(root, False)]
+    """Nodes reachable from ``root`` (a Function instance), each before all its inputs.
+
+    An iterative depth-first search (deep graphs would overflow Python's recursion limit):
+    a node is appended after everything below it, and the list reversed at the end.
+    """
+    order = []
+    visited = {root}
+    stack = [(root, iter(root.inputs))]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node, inputs = stack[-1]
+        for inp in inputs:
+            child = inp.grad_fn if inp is not None else None
+            if child is not None and child not in visited:
+                visited.add(child)
+                stack.append((child, iter(child.inputs)))
+                break
+        else:  # every input of node is done
+            stack.pop()
             order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for inp in node.inputs:
-            if inp is not None and inp.grad_fn is not None and id(inp.grad_fn) not in visited:
-                stack.append((inp.grad_fn, False))
-    order.reverse()  # post-order reversed: every node precedes the nodes it consumes
+    order.reverse()  # every node now precedes the nodes it consumes
     return order
 
 

@@ -249,7 +249,9 @@ class ReLU(Function):
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
         xp = ctx.xp
-        return xp.where(xp.greater(out, 0), grad, 0.0)  # out > 0 exactly where x > 0
+        # out > 0 exactly where x > 0. Multiplying by the mask is several times faster than
+        # where(mask, grad, 0) in NumPy and gives the same values.
+        return xp.multiply(grad, xp.astype(xp.greater(out, 0), xp.dtype_of(grad)))
 
 
 class LeakyReLU(Function):
