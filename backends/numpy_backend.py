@@ -84,7 +84,8 @@ class NumpyBackend(Backend):
         return np.full(shape, value, dtype=check_dtype_name(dtype))
 
     def arange(self, start, stop=None, step=1, dtype="int64", device="cpu"):
-        self.to_device(None, device)
+        if device != "cpu":
+            self.to_device(None, device)
         if stop is None:
             start, stop = 0, start
         return np.arange(start, stop, step, dtype=check_dtype_name(dtype))
@@ -178,10 +179,10 @@ class NumpyBackend(Backend):
     # user code from writing through one by accident.
     # The array methods: np.reshape / np.permute_dims add a Python wrapper layer per call.
     def reshape(self, x, shape):
-        return np.asarray(x).reshape(shape)
+        return x.reshape(shape)  # ndarray and NumPy scalars both have the method
 
     def permute_dims(self, x, axes):
-        return np.asarray(x).transpose(axes)
+        return x.transpose(axes)
 
     def broadcast_to(self, x, shape):
         return np.broadcast_to(x, shape)
