@@ -61,6 +61,7 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (an array shaped like ``output``) from ``output``'s node."""
     root = output.grad_fn
     pending = {root: grad}  # node -> summed gradient of that node's output
+    anomaly = state.anomaly
     for node in topological_order(root):
         grad_out = pending.pop(node, None)
         if grad_out is None:  # no path from the root carries gradient here
@@ -68,27 +69,32 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
         if node._retained is not None:
             _accumulate(node._retained, grad_out)
         grads = type(node).backward(node, grad_out)
-        if not isinstance(grads, tuple):
+        inputs = node.inputs
+        if type(grads) is not tuple:
             grads = (grads,)
-        if len(grads) != len(node.inputs):
+        if len(grads) != len(inputs):
             raise RuntimeError(
                 f"{type(node).__name__}.backward returned {len(grads)} gradient(s) but forward "
-                f"took {len(node.inputs)} argument(s): return one per forward argument, "
+                f"took {len(inputs)} argument(s): return one per forward argument, "
                 f"None for those that need no gradient.")
-        if state.anomaly:
+        if anomaly:
             _check_backward_finite(node, grads)
-        needs = node.needs_input_grad
-        for i, g in enumerate(grads):
-            if g is None or not needs[i]:
+        for i, need in enumerate(node.needs_input_grad):
+            g = grads[i]
+            if g is None or not need:
                 continue
-            inp = node.inputs[i]
-            if g.shape != inp.data.shape or g.dtype != inp.data.dtype:
+            inp = inputs[i]
+            data = inp.data
+            # dtypes are compared by identity first: NumPy's dtype == is slow, and equal
+            # builtin dtypes are the same object.
+            if g.shape != data.shape or (g.dtype is not data.dtype and g.dtype != data.dtype):
                 g = _fit_gradient(node, i, inp, g)
-            if inp.grad_fn is None:
+            parent = inp.grad_fn
+            if parent is None:
                 _accumulate(inp, g)
             else:
-                prev = pending.get(inp.grad_fn)
-                pending[inp.grad_fn] = g if prev is None else node.xp.add(prev, g)
+                prev = pending.get(parent)
+                pending[parent] = g if prev is None else node.xp.add(prev, g)
         if not retain_graph:
             node._saved = ()
             node._freed = True
