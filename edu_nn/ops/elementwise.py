@@ -315,31 +315,23 @@ class GELU(Function):
 class Maximum(Function):
     """Elementwise max; where a == b each side gets half the gradient (as torch)."""
     same_dtype = True
+    choose, a_wins = "maximum", "greater"  # the primitives; Minimum swaps them
 
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return ctx.xp.maximum(a, b)
+        return getattr(ctx.xp, ctx.choose)(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _split_by_choice(ctx, grad, ctx.xp.greater(a, b), ctx.xp.equal(a, b))
+        xp = ctx.xp
+        return _split_by_choice(ctx, grad, getattr(xp, ctx.a_wins)(a, b), xp.equal(a, b))
 
 
-class Minimum(Function):
+class Minimum(Maximum):
     """Elementwise min; where a == b each side gets half the gradient (as torch)."""
-    same_dtype = True
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return ctx.xp.minimum(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        return _split_by_choice(ctx, grad, ctx.xp.less(a, b), ctx.xp.equal(a, b))
+    choose, a_wins = "minimum", "less"
 
 
 def _split_by_choice(ctx, grad, a_wins, tie):
