@@ -113,6 +113,7 @@ class Backend:
     Attributes:
         name: the registry name (``"numpy"``, ``"torch"``, ``"jax"``, ...).
         supports_float64: whether ``"float64"`` arrays can be made now.
+        dtypes: the canonical dtype names this backend supports at all.
         is_jax_like: True when arrays are immutable and ``jit`` compiles (JAX).
         capabilities: flags the core or tests may consult: ``"float64"`` (float64 now),
             ``"add_at"`` (a native scatter-add), ``"cuda"`` (a CUDA device is available),
@@ -121,6 +122,10 @@ class Backend:
 
     name: str = "abstract"
     supports_float64: bool = True
+    #: The canonical dtypes this backend can make. A library without one (array-api-strict
+    #: has no float16) leaves it out and raises BackendError when asked for it, never
+    #: substituting another dtype. (float64 without JAX's x64 mode is ``supports_float64``.)
+    dtypes: frozenset[str] = frozenset(DTYPES)
     is_jax_like: bool = False
     capabilities: frozenset[str] = frozenset()
 

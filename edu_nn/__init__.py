@@ -22,5 +22,7 @@ from .creation import (Generator, arange, from_numpy, full, manual_seed, ones, o
                        rand, randn, zeros, zeros_like)
 from .ops import *  # noqa: F401,F403
 from . import ops
+from . import interop
+from .interop import from_jax, from_torch, to_numpy
 
 __version__ = "0.1.0"

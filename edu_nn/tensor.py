@@ -147,8 +147,10 @@ class Tensor:
         out = self
         if backend is not None and get_backend(backend) is not self.backend:
             target = get_backend(backend)
+            if device is None:  # stay on this device where the target backend has it
+                device = self.device if self.device in target.devices() else "cpu"
             out = tensor(self.backend.to_numpy(self.data), backend=target,
-                         device=device or "cpu", requires_grad=self.requires_grad and self.is_leaf)
+                         device=device, requires_grad=self.requires_grad and self.is_leaf)
             device = None
         if device is not None and device != out.device:
             out = Tensor._make(out.backend.to_device(out.data, device), out.backend,
@@ -171,6 +173,16 @@ class Tensor:
 
     def bool(self) -> "Tensor":
         return self.to("bool")
+
+    def to_torch(self):
+        """A torch.Tensor copy of the values (dtype and device kept; no graph)."""
+        from .interop import to_torch
+        return to_torch(self)
+
+    def to_jax(self):
+        """A jax.Array copy of the values (dtype and device kept; no graph)."""
+        from .interop import to_jax
+        return to_jax(self)
 
     def cpu(self) -> "Tensor":
         return self.to(device="cpu")
