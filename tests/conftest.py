@@ -3,16 +3,27 @@
 Backends that are not installed are skipped here; CI sets ``EDU_NN_REQUIRE_BACKENDS``
 (e.g. "numpy,torch,jax") to make a missing one an error instead of a skip, and
 ``EDU_NN_TEST_BACKENDS`` (e.g. "numpy") limits the run to the backends it names.
+
+At the end of a session the hooks at the bottom print how many tests ran on each backend
+("edu_nn tests run per backend: numpy=1234 torch=567 jax=432"), and when
+``EDU_NN_REQUIRE_BACKENDS`` is set they fail the session if a listed backend ran no test or
+had a test skipped for not being installed (otherwise a CI run that silently skipped
+torch would still pass).
 """
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 
 # float64 on JAX needs x64 mode, which must be set before jax is first imported. The tests
 # check gradients in float64, so the whole session runs with it (test_torch_jax_backends
 # turns it off locally to check the error for float64 without it).
 os.environ.setdefault("JAX_ENABLE_X64", "1")
+# In CI (CI=true) no backend may be skipped: every backend the README's command installs must
+# run its tests, and the accounting hooks below fail the session otherwise.
+if os.environ.get("CI") and "EDU_NN_REQUIRE_BACKENDS" not in os.environ:
+    os.environ["EDU_NN_REQUIRE_BACKENDS"] = "numpy,torch,jax,array_api_strict"
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
@@ -65,3 +76,117 @@ def _restore_global_settings():
     yield
     edu_nn.set_default_dtype(dtype)
     edu_nn.set_backend(None)
+
+
+# ------------------------------------------------------- per-backend accounting
+#: Test parameters that name the backend a test runs on: conftest's ``backend_name`` (opcheck,
+#: conformance, ...) and ``name`` in test_torch_jax_backends.py. A value counts when it is a
+#: registered backend (any value of ``backend_name`` counts).
+BACKEND_PARAMS = ("backend_name", "backend", "name")
+#: Fixtures that tie a test to one backend without a parameter (test_torch_jax_backends.py).
+BACKEND_FIXTURES = {"torch_backend": "torch", "jax_backend": "jax", "jax_x32": "jax"}
+#: Skip reasons that mean "this library is missing" (ours, and pytest.importorskip's).
+MISSING = re.compile(r"not installed|could not import|no module named", re.I)
+_BACKEND_PROPERTY = "edu_nn_backend"
+
+
+def _test_backend(item) -> str | None:
+    """The backend a collected test runs on, or None for a backend-neutral test."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        registered = set(edu_nn.registered_backends())
+        for param in BACKEND_PARAMS:
+            value = callspec.params.get(param)
+            if isinstance(value, str) and (param == "backend_name" or value in registered):
+                return value
+    for fixture, backend in BACKEND_FIXTURES.items():
+        if fixture in getattr(item, "fixturenames", ()):
+            return backend
+    return None
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # (path, line, "Skipped: why")
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+class BackendAccounting:
+    """Counts the tests that ran (passed, failed, xfailed or errored in setup: not skipped)
+    on each backend, prints the counts, and enforces EDU_NN_REQUIRE_BACKENDS."""
+
+    def __init__(self) -> None:
+        self.ran: dict[str, int] = {}
+        self.skipped: dict[str, int] = {}
+        self.missing: list[tuple[str, str]] = []  # (nodeid, skip reason) for absent libraries
+        self.problems: list[str] = []
+
+    def pytest_collection_modifyitems(self, items):
+        # The backend travels on the report as a user property, so the count stays right
+        # when reports come from other processes (pytest-xdist).
+        for item in items:
+            backend = _test_backend(item)
+            if backend is not None:
+                item.user_properties.append((_BACKEND_PROPERTY, backend))
+
+    def pytest_runtest_logreport(self, report):
+        backend = dict(report.user_properties).get(_BACKEND_PROPERTY)
+        if report.skipped and not hasattr(report, "wasxfail"):
+            if backend is not None:
+                self.skipped[backend] = self.skipped.get(backend, 0) + 1
+            if MISSING.search(_skip_reason(report)):
+                self.missing.append((report.nodeid, _skip_reason(report)))
+        elif backend is not None and (report.when == "call"
+                                      or (report.when == "setup" and report.failed)):
+            self.ran[backend] = self.ran.get(backend, 0) + 1
+
+    def pytest_collectreport(self, report):
+        # a whole module skipped at import (pytest.importorskip("torch") at its top)
+        if report.skipped and MISSING.search(_skip_reason(report)):
+            self.missing.append((report.nodeid, _skip_reason(report)))
+
+    def required_backend_problems(self) -> list[str]:
+        """Why backends named in EDU_NN_REQUIRE_BACKENDS were not really tested (empty: fine)."""
+        from edu_nn.backends import backend_library
+        registered = edu_nn.registered_backends()
+        problems = []
+        for name in [b for b in os.environ.get("EDU_NN_REQUIRE_BACKENDS", "").split(",") if b]:
+            words = {name, backend_library(name) if name in registered else None} - {None}
+            missing = [(nodeid, reason) for nodeid, reason in self.missing
+                       if any(re.search(rf"\b{re.escape(w)}\b", reason) for w in words)]
+            if missing:
+                shown = "; ".join(f"{nodeid} ({reason})" for nodeid, reason in missing[:3])
+                problems.append(f"backend {name!r} is required, but {len(missing)} test(s) "
+                                f"were skipped because it is not installed: {shown}")
+            if not self.ran.get(name):
+                only = os.environ.get("EDU_NN_TEST_BACKENDS", "")
+                why = (f"EDU_NN_TEST_BACKENDS={only} leaves it out" if only and name not in
+                       only.split(",") else f"registered backends: {', '.join(registered)}")
+                problems.append(f"backend {name!r} is required, but no test ran on it ({why}). "
+                                f"Install and select it, or unset EDU_NN_REQUIRE_BACKENDS for "
+                                f"a partial run (-k, one file).")
+        return problems
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        # Runs before the terminal summary is written, so the summary can show the problems.
+        if session.config.option.collectonly or exitstatus not in (
+                pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return
+        self.problems = self.required_backend_problems()
+        if self.problems:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter):
+        names = dict.fromkeys([*edu_nn.registered_backends(), *self.ran, *self.skipped])
+        counts = " ".join(f"{n}={self.ran.get(n, 0)}" for n in names)
+        skipped = " ".join(f"{n}={k}" for n, k in self.skipped.items() if k)
+        terminalreporter.write_line(f"edu_nn tests run per backend: {counts}"
+                                    + (f" (skipped: {skipped})" if skipped else ""))
+        for problem in self.problems:
+            terminalreporter.write_line(f"EDU_NN_REQUIRE_BACKENDS: {problem}", red=True,
+                                        bold=True)
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(BackendAccounting(), "edu_nn_backend_accounting")
