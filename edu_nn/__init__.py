@@ -18,11 +18,12 @@ from .dtypes import (bool, double, float, float16, float32, float64, get_default
 from .tensor import Tensor, tensor
 from .autograd import (Function, detect_anomaly, enable_grad, is_anomaly_enabled,
                        is_grad_enabled, no_grad, set_grad_enabled)
-from .creation import (Generator, arange, from_numpy, full, manual_seed, ones, ones_like,
+from .creation import (Generator, arange, empty, from_numpy, full, manual_seed, ones, ones_like,
                        rand, randn, zeros, zeros_like)
 from .ops import *  # noqa: F401,F403
 from . import ops
 from . import interop
 from .interop import from_jax, from_torch, to_numpy
+from .serialization import load, save
 
 __version__ = "0.1.0"

@@ -3,7 +3,9 @@
 Random factories draw from an explicit :class:`Generator` (``generator=``) or from the
 default generator that ``edu_nn.manual_seed`` reseeds. A Generator holds a
 :class:`RandomKey` and advances it functionally, one child key per draw, so a seed fixes
-every draw on a given backend. Layers never use the default generator.
+every draw on a given backend. Layer initialisation (``nn.init``) and dropout draw from the
+default generator too unless given ``generator=``, so ``edu_nn.manual_seed(0)`` before
+building a model fixes its weights, as ``torch.manual_seed`` does.
 """
 from __future__ import annotations
 
@@ -35,6 +37,11 @@ def zeros(*size, dtype=None, requires_grad=False, backend: BackendLike = None, d
 
 def ones(*size, dtype=None, requires_grad=False, backend: BackendLike = None, device=None):
     return _new(lambda b, d, dev: b.ones(_size(size), d, dev), dtype, requires_grad, backend, device)
+
+
+def empty(*size, dtype=None, requires_grad=False, backend: BackendLike = None, device=None):
+    """torch.empty's name; edu_nn fills it with zeros (no uninitialised memory to surprise you)."""
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad, backend=backend, device=device)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False, backend: BackendLike = None,
