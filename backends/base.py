@@ -235,6 +235,37 @@ class Backend:
         A backend may compute it in one temporary (its own, never an input)."""
         return self.add(x, self.multiply(y, alpha))
 
+    # Optional fused primitives. Each default below is written with other primitives, so a
+    # backend gets it for free; a backend overrides one only with a native kernel that the
+    # conformance suite shows gives the same values (NaNs and signed zeros included).
+    def relu(self, x):
+        """``max(x, 0)`` for a floating ``x`` (any shape); a NaN stays NaN, as in
+        :meth:`maximum`. Same shape and dtype."""
+        return self.maximum(x, 0.0)
+
+    def relu_backward(self, grad, x):
+        """The gradient of :meth:`relu`: ``grad * (x > 0)``, elementwise.
+
+        grad, x: floating arrays of one shape and dtype; ``x`` is relu's input or its output
+        (they are > 0 at the same places). Where ``x > 0`` the result is ``grad``; elsewhere
+        (``x <= 0``, and also where ``x`` is NaN, since ``nan > 0`` is False) it is
+        ``grad * 0``: zero for a finite ``grad`` (relu'(0) = 0, relu'(nan) = 0), NaN where
+        ``grad`` is inf or NaN. It is this product, not ``where(x > 0, grad, 0)``, on every
+        backend: torch's own ``threshold_backward`` passes ``grad`` through where ``x`` is
+        NaN, so it is not a valid override.
+        """
+        return self.multiply(grad, self.astype(self.greater(x, 0), self.dtype_of(grad)))
+
+    def linear(self, x, weight, bias=None):
+        """``x @ weight.T + bias`` with torch's layout (one fused kernel where a backend has
+        one, e.g. torch's addmm).
+
+        x: (*, in_features); weight: (out_features, in_features); bias: (out_features,)
+        or None; result: (*, out_features). All of one floating dtype.
+        """
+        y = self.matmul(x, self.permute_dims(weight, (1, 0)))
+        return y if bias is None else self.add(y, bias)
+
     def clip(self, x, min=None, max=None):
         """Elementwise clamp to ``[min, max]`` (Python scalars or arrays; either may be None)."""
         if min is not None:

@@ -10,7 +10,8 @@ in :mod:`edu_nn.backends.base` against NumPy as the reference:
   basic and advanced ``getitem``;
 * purity: no primitive changes its inputs (``test_inputs_unchanged``, the same table);
 * hand-worked values where NumPy would be a circular reference (duplicate indices in
-  ``index_add``/``add_at``, first maximum on ties in ``argmax``);
+  ``index_add``/``add_at``, first maximum on ties in ``argmax``, ``relu_backward``'s rule
+  ``grad * (x > 0)``, which makes the gradient 0 where x is NaN);
 * randomness from explicit keys, devices, dtype names, ``jit``, errors for unknown devices
   and dtypes.
 
@@ -145,6 +146,11 @@ _MASK14 = np.array([[False, True, True, False]])
 _TIES = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])
 _X234 = _u(2, 3, 4)
 _X34 = _u(3, 4)
+#: Special values, and every (grad, x) pair of them with a finite or NaN grad, for
+#: relu_backward's rule (an infinite grad is in test_relu_nan_rule: inf * 0 warns in NumPy).
+_SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -1.5])
+_SPECIAL_GRAD, _SPECIAL_X = (a.ravel() for a in np.meshgrid(_SPECIALS[[0, 3, 4, 5, 6]],
+                                                            _SPECIALS))
 
 
 # ----------------------------------------------------- independent references
@@ -158,6 +164,17 @@ def _np_clip(x, min=None, max=None):
     if max is not None:
         x = np.minimum(x, max)
     return x
+
+
+def _np_relu_backward(grad, x):
+    """The contract's rule, literally: grad * (x > 0), so NaN x gives 0 (inf grad: NaN)."""
+    with np.errstate(invalid="ignore"):
+        return grad * (x > 0).astype(grad.dtype)
+
+
+def _np_linear(x, weight, bias=None):
+    y = x @ weight.T
+    return y if bias is None else y + bias
 
 
 def _np_index_add(x, axis, indices, values):
@@ -241,6 +258,18 @@ CASES += [
     C("add_scaled", "same-shape", lambda x, y, a: x + a * y, _u(3, 4), _u(3, 4), -0.1),
     C("add_scaled", "broadcast-y", lambda x, y, a: x + a * y, _u(3, 4), _u(4), 2.0),
     C("add_scaled", "broadcast-x", lambda x, y, a: x + a * y, _u(4), _u(3, 4), 0.5),
+    C("relu", "2d", lambda x: np.maximum(x, 0.0), _with_zeros(3, 4)),
+    C("relu", "specials", lambda x: np.maximum(x, 0.0), _SPECIALS),
+    C("relu", "0d", lambda x: np.maximum(x, 0.0), _u()),
+    C("relu", "empty", lambda x: np.maximum(x, 0.0), _u(0, 3)),
+    C("relu_backward", "2d", _np_relu_backward, _u(3, 4), _with_zeros(3, 4)),
+    C("relu_backward", "specials", _np_relu_backward, _SPECIAL_GRAD, _SPECIAL_X),
+    C("relu_backward", "0d", _np_relu_backward, _u(), _u()),
+    C("linear", "bias", _np_linear, _u(3, 4), _u(5, 4), _u(5)),
+    C("linear", "no-bias", _np_linear, _u(3, 4), _u(5, 4)),
+    C("linear", "bias-none", _np_linear, _u(3, 4), _u(5, 4), None),
+    C("linear", "batched-input", _np_linear, _X234, _u(5, 4), _u(5)),
+    C("linear", "1d-input", _np_linear, _u(4), _u(5, 4), _u(5)),
     C("where", "scalar-other", lambda c, a, b: np.where(c, a, b).astype(a.dtype), _MASK34,
       _u(3, 4), 0.0),
     C("clip", "both", _np_clip, _u(3, 4), min=-0.5, max=0.5),
@@ -360,6 +389,9 @@ CASES += [
     C("getitem", "int-array", _getitem, _X234, _idx(1, 0, 1)),
     C("getitem", "negative-int-array", _getitem, _X34, _idx(-1, 0)),
     C("getitem", "two-int-arrays", _getitem, _X34, (_idx(2, 0, 2), _idx(1, 3, 0))),
+    C("getitem", "two-int-arrays-negative", _getitem, _X34, (_idx(-1, 0, -3), _idx(-4, 3, -1))),
+    C("getitem", "two-int-arrays-broadcast", _getitem, _X34, (_idx(1), _idx(0, 3, 2))),
+    C("getitem", "two-int-arrays-3d", _getitem, _X234, (_idx(1, 0), _idx(2, 2))),
     C("getitem", "slice-and-array", _getitem, _X34, (slice(None), _idx(3, 3, 0))),
     C("getitem", "2d-int-array", _getitem, _X34, _idx([0, 2], [1, 1])),
     C("getitem", "bool-mask", _getitem, _X34, _MASK34),
@@ -623,6 +655,27 @@ def test_argmax_argmin_first_on_ties(backend, dtype_under_test):
                                       err_msg=f"{name}(axis={axis}) must pick the first extremum")
     flat = backend.asarray([5, 5, 5], dtype_under_test)
     assert backend.item(backend.argmax(flat)) == 0 and backend.item(backend.argmin(flat)) == 0
+
+
+def test_relu_nan_rule(backend, dtype_under_test):
+    """relu keeps NaN; relu'(0) = 0 and relu'(nan) = 0: relu_backward is grad * (x > 0) on
+    every backend (torch's threshold_backward, which passes grad where x is NaN, is not)."""
+    dt, nan, inf = dtype_under_test, float("nan"), float("inf")
+    x = backend.asarray([nan, 0.0, -0.0, -1.0, 2.0, inf, -inf], dt)
+    out = backend.relu(x)
+    assert backend.dtype_of(out) == dt
+    np.testing.assert_array_equal(backend.to_numpy(out), [nan, 0, 0, 0, 2, inf, 0])
+    grad = backend.asarray([1.5, -2.0, 3.0, 4.0, 5.0, 6.0, 7.0], dt)
+    for saved in (x, out):  # relu's input or its output: the same gradient
+        got = backend.relu_backward(grad, saved)
+        assert backend.dtype_of(got) == dt and tuple(got.shape) == (7,)
+        np.testing.assert_array_equal(backend.to_numpy(got), [0, 0, 0, 0, 5, 6, 0],
+                                      err_msg="relu_backward must be 0 where x <= 0 or NaN")
+    # A non-finite upstream gradient is multiplied by the 0/1 mask: inf * 0 is NaN.
+    with np.errstate(invalid="ignore"):
+        got = backend.relu_backward(backend.asarray([inf, nan, inf, 1.0, -inf], dt),
+                                    backend.asarray([nan, -1.0, 1.0, nan, 0.0], dt))
+        np.testing.assert_array_equal(backend.to_numpy(got), [nan, nan, inf, 0, nan])
 
 
 # ------------------------------------------------------------ broadcasting

@@ -216,9 +216,26 @@ class NumpyBackend(Backend):
         return np.take_along_axis(x, indices, axis=axis)
 
     def index_add(self, x, axis, indices, values):
-        out = np.array(x, copy=True)
-        key = (slice(None),) * (axis % out.ndim) + (indices,)
-        np.add.at(out, key, values)
+        out = np.array(x, copy=True, order="C")  # C order: out.reshape(-1) below is a view
+        axis = axis % out.ndim
+        indices = np.asarray(indices).reshape(-1)
+        size = out.shape[axis]
+        if indices.size and (indices.min() < -size or indices.max() >= size):
+            bad = indices[(indices < -size) | (indices >= size)][0]
+            raise IndexError(f"index_add: index {bad} is out of bounds for axis {axis} with "
+                             f"size {size}")
+        before, after = math.prod(out.shape[:axis]), math.prod(out.shape[axis + 1:])
+        values = np.broadcast_to(values, out.shape[:axis] + indices.shape + out.shape[axis + 1:])
+        if before == 1 and after == 1:
+            np.add.at(out.reshape(-1), indices, values.reshape(-1))
+            return out
+        # np.add.at has a fast path only for one 1-d index into a 1-d array (a key with a
+        # slice, x[:, idx], is ~10x slower), so scatter at flat positions instead.
+        indices = np.where(indices < 0, indices + size, indices)
+        flat = np.arange(0, before * size, size).reshape(before, 1) + indices  # (before, k)
+        if after > 1:  # (a trailing length-1 axis in this broadcast would be ~10x slower)
+            flat = (flat * after).reshape(before, -1, 1) + np.arange(after)
+        np.add.at(out.reshape(-1), flat.reshape(-1), values.reshape(-1))
         return out
 
     def add_at(self, x, key, values):

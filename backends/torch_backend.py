@@ -241,6 +241,22 @@ class TorchBackend(Backend):
     def reciprocal(self, x):
         return torch.reciprocal(x)
 
+    def add_scaled(self, x, y, alpha):
+        # One kernel and one temporary instead of two (alpha * y, then the sum): this is
+        # every SGD update. torch refuses a float alpha for integer tensors: defer to the base.
+        if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.is_floating_point():
+            return torch.add(x, y, alpha=_scalar(alpha))
+        return super().add_scaled(x, y, alpha)
+
+    def relu(self, x):
+        return torch.relu(x)  # NaN stays NaN, as maximum(x, 0)
+
+    def relu_backward(self, grad, x):
+        # leaky_relu_backward with slope 0 computes `x > 0 ? grad : grad * 0`, bit for bit
+        # the contract's grad * (x > 0) (NaN x gives 0). Not threshold_backward: it tests
+        # `x <= 0 ? 0 : grad` and so passes grad through where x is NaN.
+        return torch.ops.aten.leaky_relu_backward(grad, x, 0.0, False)
+
     def clip(self, x, min=None, max=None):
         min, max = _scalar(min), _scalar(max)
         if min is None and max is None:
@@ -345,6 +361,9 @@ class TorchBackend(Backend):
     def matmul(self, a, b):
         return torch.matmul(a, b)
 
+    def linear(self, x, weight, bias=None):
+        return torch.nn.functional.linear(x, weight, bias)  # addmm: the bias rides in the GEMM
+
     # ----------------------------------------------------------------- shape
     # reshape, permute, broadcast_to and basic indexing may return views; that is safe
     # because no primitive writes into an array.
@@ -390,6 +409,20 @@ class TorchBackend(Backend):
         return torch.flip(x, dims=(normalize_axis(axis, x.ndim, "flip"),))
 
     def getitem(self, x, key):
+        # Fast path for a pair of 1-d int64 index tensors on x's device (cross-entropy's
+        # logits[arange(N), target]): torch's indexing is NumPy's here (negative indices,
+        # broadcasting, IndexError out of range), so the key needs no translation.
+        if type(key) is tuple and len(key) == 2:
+            rows, cols = key
+            if (type(rows) is torch.Tensor and type(cols) is torch.Tensor
+                    and rows.dtype is torch.int64 and cols.dtype is torch.int64
+                    and rows.ndim == 1 and cols.ndim == 1
+                    and rows.device == x.device and cols.device == x.device):
+                return x[key]
+        return self._getitem(x, key)
+
+    def _getitem(self, x, key):
+        """The general case: NumPy's indexing rules for any key."""
         key = self._torch_key(key, x.device)
         if self._torch_indexes_like_numpy(key):
             return x[key]

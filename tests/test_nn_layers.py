@@ -235,11 +235,14 @@ class _TorchBound(tnn.Module):
         return self.loss(x, self.target)
 
 
-def test_loss_modules_reject_deprecated_arguments():
-    with pytest.raises(ValueError, match="reduction="):
-        nn.MSELoss(size_average=False)
+def test_loss_modules_map_deprecated_arguments_like_torch():
+    for kwargs in ({"size_average": False}, {"reduce": False}, {"size_average": True}):
+        with pytest.warns(UserWarning):
+            ours = nn.MSELoss(**kwargs).reduction
+        with pytest.warns(UserWarning):
+            assert ours == tnn.MSELoss(**kwargs).reduction, kwargs
     with pytest.raises(ValueError, match="'mean', 'sum' or 'none'"):
-        nn.L1Loss(reduction="avg")
+        nn.L1Loss(reduction="avg")(edu_nn.randn(2), edu_nn.randn(2))
 
 
 # ------------------------------------------------------------------ errors that teach

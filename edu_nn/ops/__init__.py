@@ -9,7 +9,9 @@
     indexing     getitem (basic and advanced indexing, scatter-add backward),
                  take_along_dim gather index_select
     softmax      softmax log_softmax
-    fused        linear cross_entropy (several primitives in one Function)
+    fused        linear (several primitives in one Function)
+    losses       mse_loss l1_loss huber_loss smooth_l1_loss cross_entropy nll_loss
+                 binary_cross_entropy(_with_logits) (via edu_nn.nn.functional)
 
 Each module lists its public functions in ``__all__``; they are re-exported here and as
 ``edu_nn.<name>``.
@@ -27,4 +29,5 @@ from .softmax import *  # noqa: F401,F403
 
 __all__ = (_elementwise.__all__ + _reduction.__all__ + _linalg.__all__ + _shape.__all__
            + _indexing.__all__ + _softmax_module.__all__)
-# fused ops (linear, cross_entropy) are exported by edu_nn.nn.functional, as in torch
+# fused, losses, conv, pooling, normalization, dropout and embedding ops are exported by
+# edu_nn.nn.functional, as in torch

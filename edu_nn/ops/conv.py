@@ -3,8 +3,8 @@
 With N images, C_in input channels, a kh x kw kernel, an Ho x Wo output, L = Ho * Wo output
 positions and K = C_in * kh * kw kernel taps::
 
-    forward   x (N, C_in, H, W) --zero-pad--> (N, C_in, Hp, Wp) --flatten--> (N, C_in*Hp*Wp)
-              cols = take(x_flat, idx, axis=1)                  (N, K, L)   "im2col"
+    forward   x (N, C_in, H, W) --zero-pad--> (N, C_in, Hp, Wp) --flatten--> (N, C_in, Hp*Wp)
+              cols = take(x_flat, idx, axis=2)     (N, C_in, kh*kw, L) = (N, K, L)  "im2col"
               y    = W2 @ cols + b                              (N, C_out, L) -> (N, C_out, Ho, Wo)
               where W2 = weight.reshape(C_out, K)
     backward  dW2   = sum_n g[n] @ cols[n].T                    (C_out, K)
@@ -12,12 +12,13 @@ positions and K = C_in * kh * kw kernel taps::
               dcols = W2.T @ g                                  (N, K, L)
               dx    = scatter-add of dcols at idx ("col2im"), then crop the padding
 
-``idx[k, l]`` is the position in one flattened padded image that kernel tap k = (c, i, j)
+``idx[t, l]`` is the position in one flattened padded channel that kernel tap t = (i, j)
 reads for output position l = (ho, wo)::
 
-    idx[k, l] = c*Hp*Wp + (ho*stride_h + i*dilation_h)*Wp + (wo*stride_w + j*dilation_w)
+    idx[t, l] = (ho*stride_h + i*dilation_h)*Wp + (wo*stride_w + j*dilation_w)
 
-It depends only on the geometry, so it is computed once in NumPy and cached. The backward's
+It is the same for every channel and depends only on the geometry, so it is computed once
+in NumPy and cached (kh*kw*L integers, not C_in times more). The backward's
 scatter-add is the transpose of the gather: a padded-input element read by several windows
 receives the SUM of the gradients of its copies (duplicate indices accumulate).
 
@@ -42,7 +43,7 @@ __all__ = ["conv1d", "conv2d"]
 class Windows(NamedTuple):
     """Where the sliding windows of a conv or pool lie. Hashable, so it keys the caches.
 
-    The op sees its input as ``n`` rows of ``c`` channels of ``h x w`` images (pools: one
+    The op sees its input as ``n`` images of ``c`` channels of ``h x w`` (pools: one
     channel, n = N*C); ``pads`` = (top, bottom, left, right) of constant padding;
     ``hp x wp`` the padded size; ``ho x wo`` the output size.
     """
@@ -69,21 +70,18 @@ class Windows(NamedTuple):
 
     @property
     def index_key(self) -> tuple:
-        """What the gather index depends on (not the batch size)."""
-        return (self.c, self.hp, self.wp, self.kernel, self.stride, self.dilation,
-                self.ho, self.wo)
+        """What the gather index depends on (not the batch or channel count)."""
+        return self.hp, self.wp, self.kernel, self.stride, self.dilation, self.ho, self.wo
 
 
 @lru_cache(maxsize=128)
-def window_index(c: int, hp: int, wp: int, kernel, stride, dilation, ho: int,
-                 wo: int) -> np.ndarray:
-    """int64 (c*kh*kw, ho*wo): idx[k, l], the flat position in one padded (c, hp, wp) image
-    that kernel tap k = (channel, i, j) reads for output position l = (row, col)."""
+def window_index(hp: int, wp: int, kernel, stride, dilation, ho: int, wo: int) -> np.ndarray:
+    """int64 (kh*kw, ho*wo): idx[t, l], the flat position in one padded hp x wp channel that
+    kernel tap t = (i, j) reads for output position l = (row, col)."""
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    channel = np.arange(c).reshape(c, 1, 1, 1, 1) * (hp * wp)
-    row = (np.arange(kh) * dh).reshape(1, kh, 1, 1, 1) + (np.arange(ho) * sh).reshape(1, 1, 1, ho, 1)
-    col = (np.arange(kw) * dw).reshape(1, 1, kw, 1, 1) + (np.arange(wo) * sw).reshape(1, 1, 1, 1, wo)
-    idx = (channel + row * wp + col).reshape(c * kh * kw, ho * wo).astype(np.int64)
+    row = (np.arange(kh) * dh).reshape(kh, 1, 1, 1) + (np.arange(ho) * sh).reshape(1, 1, ho, 1)
+    col = (np.arange(kw) * dw).reshape(1, kw, 1, 1) + (np.arange(wo) * sw).reshape(1, 1, 1, wo)
+    idx = (row * wp + col).reshape(kh * kw, ho * wo).astype(np.int64)
     idx.flags.writeable = False  # cached: nobody may change it
     return idx
 
@@ -109,7 +107,7 @@ def on_backend(xp, device, dtype: str, key: tuple, make) -> object:
 
 
 def gather_index(xp, device, g: Windows, flat: bool = False):
-    """The window index of ``g`` on the backend: (K, L), or (K*L,) when ``flat``."""
+    """The window index of ``g`` on the backend: (kh*kw, L), or (kh*kw*L,) when ``flat``."""
     def make():
         idx = window_index(*g.index_key)
         return idx.reshape(-1) if flat else idx
@@ -118,27 +116,29 @@ def gather_index(xp, device, g: Windows, flat: bool = False):
 
 def im2col(xp, device, x, g: Windows, pad_value: float = 0.0):
     """x: any array holding n*c*h*w elements in (n, c, h, w) order -> cols (n, c*kh*kw, L),
-    cols[r, k, l] = the padded input of row r under tap k of window l."""
+    cols[m, (ch, i, j), l] = the padded input of image m, channel ch under tap (i, j) of
+    window l."""
     x = xp.reshape(x, (g.n, g.c, g.h, g.w))
     top, bottom, left, right = g.pads
     if top or bottom or left or right:
         x = xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), pad_value)
-    x = xp.reshape(x, (g.n, g.c * g.hp * g.wp))
-    return xp.take(x, gather_index(xp, device, g), axis=1)
+    x = xp.reshape(x, (g.n, g.c, g.hp * g.wp))
+    cols = xp.take(x, gather_index(xp, device, g), axis=2)    # (n, c, kh*kw, L)
+    return xp.reshape(cols, (g.n, -1, g.ho * g.wo))
 
 
 def col2im(xp, device, cols, g: Windows):
     """The transpose of :func:`im2col`: cols (n, c*kh*kw, L) -> an array of shape
     ``g.in_shape`` where every input element receives the sum of its copies' values."""
     dtype = xp.dtype_of(cols)
-    padded = xp.index_add(xp.zeros((g.n, g.c * g.hp * g.wp), dtype, device), 1,
+    padded = xp.index_add(xp.zeros((g.n, g.c, g.hp * g.wp), dtype, device), 2,
                           gather_index(xp, device, g, flat=True),
-                          xp.reshape(cols, (g.n, -1)))
+                          xp.reshape(cols, (g.n, g.c, -1)))
     return xp.reshape(crop(xp, padded, g), g.in_shape)
 
 
 def crop(xp, padded, g: Windows):
-    """(n, c*hp*wp) padded images -> (n, c, h, w) without the padding."""
+    """padded images (n*c*hp*wp elements) -> (n, c, h, w) without the padding."""
     padded = xp.reshape(padded, (g.n, g.c, g.hp, g.wp))
     top, bottom, left, right = g.pads
     if top or bottom or left or right:

@@ -237,21 +237,24 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    """max(x, 0), with relu'(0) = 0."""
+    """max(x, 0), with relu'(0) = 0 (and relu'(nan) = 0: the gradient is grad * (x > 0)).
+
+    Both passes are backend primitives (``relu``, ``relu_backward``): their defaults in
+    backends/base.py spell out the math (maximum(x, 0); grad times the mask x > 0, which is
+    several times faster than where(mask, grad, 0) in NumPy), and a backend may run each
+    as one native kernel.
+    """
 
     @staticmethod
     def forward(ctx, x):
-        out = ctx.xp.maximum(x, 0.0)
-        ctx.save_for_backward(out)
+        out = ctx.xp.relu(x)
+        ctx.save_for_backward(out)  # out > 0 exactly where x > 0
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        xp = ctx.xp
-        # out > 0 exactly where x > 0. Multiplying by the mask is several times faster than
-        # where(mask, grad, 0) in NumPy and gives the same values.
-        return xp.multiply(grad, xp.astype(xp.greater(out, 0), xp.dtype_of(grad)))
+        return ctx.xp.relu_backward(grad, out)
 
 
 class LeakyReLU(Function):

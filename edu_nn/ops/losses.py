@@ -2,7 +2,9 @@
 
 Each loss is one Function with a hand-written backward (fused: the whole loss is one
 graph node, which is faster for small models and lets the backward use stable closed
-forms such as softmax - onehot).
+forms such as softmax - onehot). Only the optional elementwise ``weight`` of mse_loss,
+l1_loss and huber_loss (new in torch 2.x) is composed from tensor ops on top, so that the
+weight gets its gradient as in torch.
 
     regression      mse_loss l1_loss huber_loss smooth_l1_loss
     classification  cross_entropy nll_loss
@@ -229,7 +231,7 @@ class SmoothL1Loss(_PointwiseLoss):
         return xp.clip(xp.divide(d, beta), -1.0, 1.0)
 
 
-def _pointwise(op, fn, input, target, reduction, param, weight=None, weighted_mean="sum"):
+def _pointwise(op, fn, input, target, reduction, param, weight=None, mean_by_weight=True):
     _expect_tensor(op, "input", input, "the predictions")
     _expect_tensor(op, "target", target, "the true values, input's shape")
     _expect_float(op, "input", input)
@@ -252,7 +254,7 @@ def _pointwise(op, fn, input, target, reduction, param, weight=None, weighted_me
     if reduction == "sum":
         return per.sum()
     # torch divides by sum(weight) for mse/l1 but by the element count for huber
-    return per.sum() / weight.sum() if weighted_mean == "sum" else per.mean()
+    return per.sum() / weight.sum() if mean_by_weight else per.mean()
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
@@ -287,7 +289,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
         raise ValueError(f"huber_loss: delta must be positive (the width of the quadratic "
                          f"zone), got {delta}")
     return _pointwise("huber_loss", HuberLoss, input, target, reduction, float(delta), weight,
-                      weighted_mean="count")
+                      mean_by_weight=False)
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
@@ -314,6 +316,7 @@ def _class_ids(xp, c, ndim, device):
 
 @functools.lru_cache(maxsize=64)
 def _row_ids(xp, n, device):
+    """arange(N), the row index that picks logits[n, target[n]]."""
     return xp.arange(n, device=device)
 
 
@@ -359,6 +362,18 @@ def _check_index_target(op, input, target, ignore_index, batch_shape):
     if math.prod(batch_shape) and xp.any(bad):
         _raise_bad_class(op, target, c, ignore_index)
     return target
+
+
+def _one_sample(op, input, target):
+    """(C,) input of one sample -> a batch of one: (1, C) and target (1,) or (1, C).
+    A class index may be given as () or (1,) (torch accepts both)."""
+    if target.dtype in FLOAT_DTYPES:
+        return input.reshape(1, -1), target.reshape((1,) + tuple(target.shape))
+    if target.shape not in ((), (1,)):
+        raise ValueError(f"{op}: for one sample (input of shape {input.shape}) the target is "
+                         f"one class index, shape (), got shape {target.shape}. For a batch, "
+                         f"the input must be (N, C)")
+    return input.reshape(1, -1), target.reshape(1)
 
 
 def _raise_bad_class(op, target, c, ignore_index):
@@ -537,10 +552,8 @@ def _general_cross_entropy(input, target, weight, ignore_index, reduction, label
         raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got "
                          f"{label_smoothing}")
     unbatched = input.ndim == 1
-    if unbatched:  # one sample: (C,) logits with a () index or (C,) probabilities
-        input = input.reshape(1, -1)
-        target = target.reshape((1,) + tuple(target.shape)) if isinstance(target, Tensor) \
-            else target
+    if unbatched:
+        input, target = _one_sample(op, input, target)
     shape = input.shape
     _check_class_weight(op, weight, input)
     if target.dtype in FLOAT_DTYPES:
@@ -626,7 +639,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
                          f"for one sample), got a 0-d tensor")
     unbatched = input.ndim == 1
     if unbatched:
-        input, target = input.reshape(1, -1), target.reshape((1,) + tuple(target.shape))
+        input, target = _one_sample(op, input, target)
     shape = input.shape
     _check_class_weight(op, weight, input)
     _check_constant(op, "weight", weight)
@@ -787,8 +800,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
             raise TypeError(f"{op}: pos_weight is {pos_weight.dtype} but input is "
                             f"{input.dtype}; convert it with pos_weight.to({input.dtype!r})")
         if not _broadcasts_to(pos_weight.shape, input.shape):
+            labels = input.shape[-1] if input.ndim else 1
             raise ValueError(f"{op}: pos_weight of shape {pos_weight.shape} must broadcast "
                              f"to the input's shape {input.shape} (one weight per label "
-                             f"along the last dim: shape ({input.shape[-1] if input.ndim else 1},))")
+                             f"along the last dim: shape ({labels},))")
         _check_constant(op, "pos_weight", pos_weight)
     return BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction)

@@ -1,11 +1,12 @@
 """Loss layers (torch's names and constructor signatures); each calls the function of
 ``edu_nn.nn.functional`` of the same name. ``reduction``: "mean" (default), "sum" or
 "none" (one loss per element / sample). ``size_average`` and ``reduce`` are torch's
-long-deprecated arguments: accepted only as None, so torch code that passes them gets a
-clear message instead of silently different numbers. Class weights and ``pos_weight`` are
+long-deprecated arguments, mapped to a reduction as torch maps them (with its warning).
+Class weights and ``pos_weight`` are
 buffers, so ``loss_fn.to(...)`` moves them, as in torch."""
 from __future__ import annotations
 
+from ...ops.losses import _reduction
 from .. import functional as F
 from .module import Module
 
@@ -13,14 +14,8 @@ from .module import Module
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
         super().__init__()
-        if size_average is not None or reduce is not None:
-            raise ValueError(f"{type(self).__name__}: size_average and reduce are deprecated "
-                             f"in torch and not supported; use reduction='mean', 'sum' or "
-                             f"'none'")
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or "
-                             f"'none', got {reduction!r}")
-        self.reduction = reduction
+        # torch's deprecated size_average/reduce map to a reduction (with torch's warning)
+        self.reduction = _reduction(type(self).__name__, reduction, size_average, reduce)
 
 
 class _WeightedLoss(_Loss):
@@ -78,8 +73,6 @@ class CrossEntropyLoss(_WeightedLoss):
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input, target):
-        if self.weight is None and self.ignore_index == -100 and not self.label_smoothing:
-            return F.cross_entropy(input, target, reduction=self.reduction)  # the fast path
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
