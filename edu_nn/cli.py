@@ -2,6 +2,16 @@
 
     edu-nn info         edu_nn's version, Python's, and a table of the array backends:
                         which are installed, their library versions and devices
+    edu-nn assign SOURCE OUT
+                        an instructor's assignment folder -> OUT/student, OUT/solution,
+                        OUT/autograder (Gradescope) and OUT/autograder.zip, validated
+    edu-nn check [PATH] a student runs the public tests of an assignment on their code
+    edu-nn grade SUBMISSION --assignment SOURCE --out results.json
+                        grade one submission folder (each graded call sandboxed) into
+                        Gradescope's results.json (always written)
+    edu-nn grade-all FOLDER --assignment SOURCE -j N --out DIR
+                        grade every subfolder of FOLDER in parallel: DIR/<student>/results.json
+                        and DIR/gradebook.csv
 
 Each subcommand is a pair of functions: ``_add_<name>(subparsers)`` declares its arguments
 and ``_run_<name>(args) -> int`` does the work and returns the exit status. A new
@@ -29,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edu_nn {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_info(subparsers)
+    _add_assign(subparsers)
+    _add_check(subparsers)
+    from .train.cli import add_train_parsers  # train, tune
+    add_train_parsers(subparsers)
+    _add_grade(subparsers)
+    _add_grade_all(subparsers)
     return parser
 
 
@@ -106,4 +122,149 @@ def _run_info(args: argparse.Namespace) -> int:
         lines.append(f"warning: EDU_NN_BACKEND={default!r} is not a registered backend "
                      f"(registered: {', '.join(names)}); making a tensor will fail")
     print("\n".join(lines))
+    return 0
+
+
+# -------------------------------------------------------------------- assign
+def _add_assign(subparsers) -> None:
+    assign = subparsers.add_parser(
+        "assign", help="make the student version and the Gradescope autograder of an assignment",
+        description="Turn an assignment folder (assignment.toml, solution files with "
+                    "# BEGIN SOLUTION / # END SOLUTION markers, tests/public_*.py, "
+                    "tests/hidden_*.py, drivers/) into OUT/student (what students get), "
+                    "OUT/solution (the reference solution under the same file names), "
+                    "OUT/autograder (setup.sh, run_autograder, the edu_nn wheel and the "
+                    "assignment) and OUT/autograder.zip. Validation: the solution scores full "
+                    "marks, the stubs score 0 on every graded test, and no student file shows a "
+                    "solution line, a marker or a hidden test.")
+    assign.add_argument("source", metavar="SOURCE", help="the assignment folder")
+    assign.add_argument("out", metavar="OUT", help="where to write (new, empty, or written by "
+                                                   "an earlier edu-nn assign)")
+    assign.add_argument("--no-validate", dest="validate", action="store_false",
+                        help="skip grading and the leak scan (for drafts); still writes the zip")
+    wheel = assign.add_mutually_exclusive_group()
+    wheel.add_argument("--wheel", metavar="PATH",
+                       help="bundle this edu_nn wheel or sdist (default: build one from this "
+                            "checkout)")
+    wheel.add_argument("--pypi", action="store_true",
+                       help="bundle no wheel: setup.sh installs edu-nn==VERSION from PyPI")
+    assign.add_argument("--backend", default="numpy", choices=("numpy", "torch", "jax"),
+                        help="the edu_nn backend the autograder grades with (default: numpy)")
+    assign.set_defaults(run=_run_assign)
+
+
+def _run_assign(args: argparse.Namespace) -> int:
+    from .grading.assign import AssignError, assign
+    try:
+        result = assign(args.source, args.out, validate=args.validate, wheel=args.wheel,
+                        pypi=args.pypi, backend=args.backend)
+    except AssignError as exc:
+        print(f"edu-nn assign: {exc}", file=sys.stderr)
+        return 1
+    public = sum(t.public for t in result.tests)
+    print(f"wrote {result.student}\n      {result.solution}\n      {result.autograder}\n"
+          f"      {result.zip}\n{len(result.tests)} tests ({public} public, "
+          f"{len(result.tests) - public} hidden); "
+          + ("validated: the solution scores full marks, the stubs score 0, no leaks"
+             if result.validated else "NOT validated (--no-validate)"))
+    return 0
+
+
+# --------------------------------------------------------------------- check
+def _add_check(subparsers) -> None:
+    check = subparsers.add_parser(
+        "check", help="run the public tests of an assignment on your code",
+        description="Run the public tests of the assignment in PATH (default: this folder) on "
+                    "your code, each graded call in a separate, limited process, and print "
+                    "each test's points and feedback. Exit status 0 when every test passes.")
+    check.add_argument("path", metavar="PATH", nargs="?", default=".",
+                       help="the assignment folder (with assignment.toml); default: here")
+    check.add_argument("--backend", default="numpy", choices=("numpy", "torch", "jax"),
+                       help="the edu_nn backend your code runs on (default: numpy)")
+    check.add_argument("--color", default="auto", choices=("auto", "always", "never"),
+                       help="colour the report (default: when printing to a terminal)")
+    check.set_defaults(run=_run_check)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from .grading.check import check
+    return check(args.path, backend=args.backend, color=args.color)
+
+
+# --------------------------------------------------------------------- grade
+def _add_grade(subparsers) -> None:
+    grade = subparsers.add_parser(
+        "grade", help="grade one submission into Gradescope's results.json",
+        description="Grade the submission folder SUBMISSION with the tests of the assignment "
+                    "SOURCE (the autograder's assignment/ folder written by edu-nn assign, or "
+                    "the instructor's folder with markers). Each graded call runs in a fresh "
+                    "sandboxed child process; results.json is always written, even when the "
+                    "submission cannot be graded or the grader fails.")
+    grade.add_argument("submission", metavar="SUBMISSION", help="the submission folder")
+    grade.add_argument("--assignment", required=True, metavar="SOURCE",
+                       help="the assignment folder (with assignment.toml and tests/)")
+    grade.add_argument("--out", default="results.json", metavar="PATH",
+                       help="where to write results.json (default: ./results.json)")
+    grade.add_argument("--backend", default="numpy", choices=("numpy", "torch", "jax"),
+                       help="the edu_nn backend references are computed with (default: numpy)")
+    grade.add_argument("--public-only", action="store_true",
+                       help="run only tests/public_*.py (as edu-nn check does)")
+    grade.set_defaults(run=_run_grade)
+
+
+def _run_grade(args: argparse.Namespace) -> int:
+    from .grading.results import failure_results, write_results
+    try:
+        from .grading.grader import grade_submission
+        results = grade_submission(args.submission, args.assignment, backend=args.backend,
+                                   include_hidden=not args.public_only)
+        status = 0
+    except Exception as exc:  # noqa: BLE001 - a results.json is written whatever happens
+        results = failure_results(f"The autograder failed (tell the course staff): "
+                                  f"{type(exc).__name__}: {exc}")
+        print(f"edu-nn grade: {type(exc).__name__}: {exc}", file=sys.stderr)
+        status = 1
+    write_results(results, args.out)
+    tests = results.get("tests", [])
+    top = sum(t.get("max_score", 0) for t in tests)
+    print(f"{args.out}: {results.get('score', 0):g} / {top:g} points, "
+          f"{sum(t.get('status') == 'passed' for t in tests)} of {len(tests)} tests passed")
+    return status
+
+
+# ----------------------------------------------------------------- grade-all
+def _add_grade_all(subparsers) -> None:
+    grade_all = subparsers.add_parser(
+        "grade-all", help="grade a folder of submissions in parallel into a CSV gradebook",
+        description="Grade each subfolder of FOLDER (one per student, named after the "
+                    "student) with the tests of the assignment SOURCE. Writes "
+                    "DIR/<student>/results.json and DIR/gradebook.csv (student, score, "
+                    "max_score, status, one column per test).")
+    grade_all.add_argument("folder", metavar="FOLDER", help="a folder of submission folders")
+    grade_all.add_argument("--assignment", required=True, metavar="SOURCE",
+                           help="the assignment folder (with assignment.toml and tests/)")
+    grade_all.add_argument("--out", required=True, metavar="DIR", help="where to write")
+    grade_all.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                           help="grade N submissions at a time (default: 1)")
+    grade_all.add_argument("--backend", default="numpy", choices=("numpy", "torch", "jax"),
+                           help="the edu_nn backend references are computed with")
+    grade_all.set_defaults(run=_run_grade_all)
+
+
+def _run_grade_all(args: argparse.Namespace) -> int:
+    import time
+
+    from .grading.gradebook import grade_all
+    start = time.perf_counter()
+    try:
+        rows = grade_all(args.folder, args.assignment, args.out, jobs=max(1, args.jobs),
+                         backend=args.backend)
+    except (OSError, ValueError) as exc:
+        print(f"edu-nn grade-all: {exc}", file=sys.stderr)
+        return 1
+    problems = [r for r in rows if r.status != "graded"]
+    print(f"graded {len(rows)} submissions in {time.perf_counter() - start:.1f} s "
+          f"(-j {args.jobs}); gradebook: {os.path.join(args.out, 'gradebook.csv')}"
+          + (f"; {len(problems)} could not be graded: "
+             + ", ".join(f"{r.student} ({r.status})" for r in problems) if problems else ""))
     return 0

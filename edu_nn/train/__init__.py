@@ -14,6 +14,9 @@
     metrics.py    accuracy, mse, mae (functions of NumPy arrays)
     sanity.py     overfit_one_batch
     tuner.py      grid_search, random_search, coarse_to_fine, loguniform, uniform, choice
+    models.py     the model zoo of ``edu-nn train``: logreg, mlp, cnn; build_model
+    experiment.py run_experiment (what ``edu-nn train`` does), the per-dataset recipes
+    cli.py        the ``edu-nn train`` and ``edu-nn tune`` subcommands
 
 Pictures of all this are in ``edu_nn.viz``. Nothing here imports matplotlib, and tqdm is
 imported only when a progress bar is shown.
@@ -21,9 +24,11 @@ imported only when a progress bar is shown.
 from . import tuner
 from .callbacks import (Callback, EarlyStopping, LRSchedulerCallback, ModelCheckpoint,
                         RecordMagnitudes, TrainingState, layer_magnitudes)
+from .experiment import RECIPES, Recipe, run_experiment
 from .fit import NonFiniteLossError, evaluate, fit
 from .history import BestEpoch, History
 from .metrics import accuracy, mae, mse
+from .models import MODELS, build_model
 from .sanity import OverfitResult, overfit_one_batch
 from .tuner import (SearchResult, choice, coarse_to_fine, grid_search, loguniform,
                     random_search, uniform)
@@ -32,4 +37,5 @@ __all__ = ["fit", "evaluate", "NonFiniteLossError", "History", "BestEpoch", "Cal
            "TrainingState", "EarlyStopping", "ModelCheckpoint", "LRSchedulerCallback",
            "RecordMagnitudes", "layer_magnitudes", "accuracy", "mse", "mae",
            "overfit_one_batch", "OverfitResult", "tuner", "grid_search", "random_search",
-           "coarse_to_fine", "loguniform", "uniform", "choice", "SearchResult"]
+           "coarse_to_fine", "loguniform", "uniform", "choice", "SearchResult",
+           "run_experiment", "Recipe", "RECIPES", "build_model", "MODELS"]

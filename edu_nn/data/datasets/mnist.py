@@ -124,7 +124,8 @@ def _find(root: Path, kind: str, split: str) -> tuple[Path, ...]:
         f"(the .gz files as downloaded, or uncompressed) here:\n{lines}\n"
         f"Download them by hand from {URLS[kind]}, e.g.\n"
         f"    mkdir -p {where} && cd {where} && curl -LO {URLS[kind]}{FILES[split][0]}.gz\n"
-        f"or pass root= (or set EDU_NN_DATA) to the folder that holds them. "
+        f"or point edu_nn at the folder that holds them: root= in Python, --data-root on "
+        f"the command line, or the EDU_NN_DATA environment variable. "
         f"Searched: {', '.join(str(f) for f in folders)}")
 
 

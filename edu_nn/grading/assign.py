@@ -1,0 +1,638 @@
+"""``edu-nn assign SOURCE OUT``: one instructor folder in, three folders and a zip out.
+
+SOURCE (the instructor's assignment folder)::
+
+    assignment.toml        the manifest (see edu_nn.grading.manifest)
+    <files>                the submission files listed in the manifest, with solution markers
+                           (see edu_nn.grading.markers); notebooks as jupytext py:percent .py
+    tests/public_*.py      public test modules: shipped to students (HIDDEN TESTS blocks cut)
+    tests/hidden_*.py      hidden test modules: autograder only
+    tests/<other>          helpers the tests import: shipped to students
+    drivers/*.py           trusted harness code run next to the student's code: shipped
+    anything else          shipped to students (.py files after marker processing); a file or
+                           folder whose name starts with ``hidden_`` goes to the autograder only
+
+OUT::
+
+    student/               what students get: stubs, public tests, drivers, README.md, and a
+                           manifest listing only the public tests; ``edu-nn check`` runs here
+    solution/              the same file names with the reference solution (markers removed)
+    autograder/            the Gradescope autograder: setup.sh, run_autograder, dist/ (the
+                           edu_nn wheel) and assignment/ (the whole assignment, markers
+                           removed: manifest, reference solution, public + hidden tests,
+                           drivers), which is what ``edu-nn grade --assignment`` reads
+    autograder.zip         autograder/ zipped for upload (written only when validation passes)
+
+Validation (skipped by ``--no-validate``): the reference solution scores full marks on every
+test, the unmodified student version scores 0 on every graded test, and no student file holds
+a solution line, a marker, or hidden test text, names or file names.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .manifest import MANIFEST_NAME, Manifest, ManifestError, TestSpec, load_manifest
+from .markers import MarkerError, Transformed, find_marker_strings, transform
+
+__all__ = ["assign", "grade", "AssignError", "ValidationError", "AssignResult", "TestInfo",
+           "discover_tests", "collect_submission", "build_wheel", "scan_leaks"]
+
+#: Files and folders never copied from SOURCE.
+_IGNORED = re.compile(r"^(\..*|__pycache__|.*\.pyc|.*\.egg-info|\.ipynb_checkpoints)$")
+#: Written into OUT so that a re-run may replace what an earlier run made there.
+STAMP = ".edu-nn-assign"
+#: A line of a solution or hidden test is "distinctive" (worth a leak check) from this many
+#: tokens and characters on: ``gx = grad * y`` is, ``return out`` is not.
+MIN_TOKENS, MIN_CHARS = 5, 12
+
+
+class AssignError(Exception):
+    """``edu-nn assign`` cannot go on (bad SOURCE or OUT, a marker error, ...)."""
+
+
+class ValidationError(AssignError):
+    """The generated assignment failed validation; ``.problems`` lists every failure."""
+
+    def __init__(self, problems: list[str], out: Path) -> None:
+        self.problems = problems
+        listing = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"validation failed ({len(problems)} problem"
+                         f"{'s' if len(problems) != 1 else ''}); autograder.zip was not "
+                         f"written, the folders in {out} are left for you to inspect:\n"
+                         f"{listing}\n(use --no-validate for a draft)")
+
+
+@dataclass
+class TestInfo:
+    """A graded test found in a test module (statically, from its ``@graded`` decorator)."""
+    name: str
+    file: str                   # posix path inside the assignment, e.g. tests/public_ops.py
+    line: int
+    public: bool                # shipped to students
+    points: float | None = None
+    visibility: str | None = None
+
+
+@dataclass
+class AssignResult:
+    out: Path
+    student: Path
+    solution: Path
+    autograder: Path
+    zip: Path | None
+    tests: list[TestInfo]
+    validated: bool
+    stubs: dict[str, list[str]] = field(default_factory=dict)   # file -> qualified names
+
+
+# --------------------------------------------------------------------- grading
+def grade(submission: str | Path, assignment: str | Path, *, include_hidden: bool = True,
+          backend: str = "numpy", sandbox: bool = True) -> dict:
+    """Grade one submission folder; returns Gradescope's results.json structure.
+
+    The one place where assign and check call the grading engine
+    (``edu_nn.grading.grader.grade_submission``).
+    """
+    from .grader import grade_submission
+    return grade_submission(submission, assignment, backend=backend,
+                            include_hidden=include_hidden, sandbox=sandbox)
+
+
+# -------------------------------------------------------------------- discovery
+def _decorator_name(node: ast.expr) -> str | None:
+    target = node.func if isinstance(node, ast.Call) else node
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return None
+
+
+def discover_tests(text: str, file: str, public: bool) -> list[TestInfo]:
+    """The ``@graded`` test functions defined at the top level of a test module's text.
+
+    Points and visibility are read when the decorator gives them as literals.
+    """
+    try:
+        tree = ast.parse(text, file)
+    except SyntaxError as exc:
+        raise AssignError(f"{file}:{exc.lineno}: syntax error: {exc.msg}") from None
+    tests = []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for dec in node.decorator_list:
+            if _decorator_name(dec) != "graded":
+                continue
+            info = TestInfo(node.name, file, node.lineno, public)
+            for kw in getattr(dec, "keywords", []):
+                if kw.arg in ("points", "visibility"):
+                    try:
+                        setattr(info, kw.arg, ast.literal_eval(kw.value))
+                    except ValueError:
+                        pass
+            tests.append(info)
+    return tests
+
+
+# ------------------------------------------------------------------ the pipeline
+@dataclass
+class _File:
+    rel: str                    # posix path inside SOURCE
+    role: str                   # submission | public_test | hidden | shared
+    data: bytes
+    versions: Transformed | None = None   # for .py files
+
+    @property
+    def student_bytes(self) -> bytes:
+        return self.versions.student.encode() if self.versions else self.data
+
+    @property
+    def solution_bytes(self) -> bytes:
+        return self.versions.solution.encode() if self.versions else self.data
+
+
+def _role(rel: str, manifest: Manifest) -> str:
+    parts = PurePosixPath(rel).parts
+    if rel in manifest.files:
+        return "submission"
+    if any(p.startswith("hidden_") for p in parts):
+        return "hidden"
+    if parts[0] == "tests" and len(parts) == 2 and parts[1].startswith("public_"):
+        return "public_test"
+    return "shared"
+
+
+def _read_source(source: Path, manifest: Manifest) -> list[_File]:
+    files = []
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source).as_posix()
+        if any(_IGNORED.match(p) for p in PurePosixPath(rel).parts) or path.is_dir():
+            continue
+        if rel == MANIFEST_NAME:
+            continue
+        if path.is_symlink():
+            raise AssignError(f"{path}: symbolic links are not copied into assignments; "
+                              f"put the file itself here")
+        if path.suffix == ".ipynb":
+            raise AssignError(f"{path}: .ipynb files are not processed; keep notebooks as "
+                              f"jupytext py:percent .py files (jupytext --to py:percent)")
+        f = _File(rel, _role(rel, manifest), path.read_bytes())
+        if path.suffix == ".py":
+            try:
+                f.versions = transform(f.data.decode("utf-8"), str(path))
+            except UnicodeDecodeError:
+                raise AssignError(f"{path}: not UTF-8 text") from None
+        files.append(f)
+    present = {f.rel for f in files}
+    missing = [name for name in manifest.files if name not in present]
+    if missing:
+        raise AssignError(f"{source / MANIFEST_NAME}: files lists {', '.join(missing)}, which "
+                          f"{'is' if len(missing) == 1 else 'are'} not in {source}")
+    return files
+
+
+def _prepare_out(source: Path, out: Path) -> None:
+    if out == source or source in out.parents:
+        raise AssignError(f"OUT ({out}) must not be inside SOURCE ({source}): it would be "
+                          f"copied into the next run")
+    if out in source.parents:
+        raise AssignError(f"OUT ({out}) must not contain SOURCE ({source})")
+    if out.exists():
+        if not out.is_dir():
+            raise AssignError(f"OUT ({out}) is a file; give a folder")
+        if any(out.iterdir()) and not (out / STAMP).exists():
+            raise AssignError(f"OUT ({out}) is not empty and was not written by edu-nn assign; "
+                              f"give a new or empty folder")
+        for name in ("student", "solution", "autograder"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        (out / "autograder.zip").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / STAMP).write_text("written by edu-nn assign; a re-run replaces student/, "
+                             "solution/, autograder/ and autograder.zip\n")
+
+
+def _write(root: Path, rel: str, data: bytes) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def assign(source: str | Path, out: str | Path, *, validate: bool = True,
+           wheel: str | Path | None = None, pypi: bool = False,
+           backend: str = "numpy") -> AssignResult:
+    """Generate ``OUT/student``, ``OUT/solution``, ``OUT/autograder`` and the zip.
+
+    Args:
+        source: the instructor's assignment folder.
+        out: where to write (new, empty, or written by an earlier ``assign``).
+        validate: grade the solution (full marks) and the stubs (0 on each graded test), and
+            scan the student files for leaks; on failure raise :class:`ValidationError`.
+        wheel: an edu_nn wheel or sdist to bundle; default: build one from this checkout.
+        pypi: bundle nothing; setup.sh installs ``edu-nn==<this version>`` from PyPI.
+        backend: the edu_nn backend the autograder grades with (numpy, torch or jax).
+    """
+    source, out = Path(source).resolve(), Path(out).resolve()
+    if not source.is_dir():
+        raise AssignError(f"SOURCE ({source}) is not a folder")
+    try:
+        manifest = load_manifest(source)
+        files = _read_source(source, manifest)
+    except (ManifestError, MarkerError) as exc:
+        raise AssignError(str(exc)) from None
+
+    tests = []
+    for f in files:
+        if f.rel.startswith("tests/") and f.rel.endswith(".py"):
+            every = discover_tests(f.solution_bytes.decode(), f.rel, public=False)
+            shown = {t.name for t in discover_tests(f.student_bytes.decode(), f.rel, True)} \
+                if f.role != "hidden" else set()
+            for t in every:
+                t.public = t.name in shown
+            tests += every
+    _check_tests(manifest, tests, source)
+    public = {t.name for t in tests if t.public}
+
+    _prepare_out(source, out)
+    student, solution, autograder = out / "student", out / "solution", out / "autograder"
+    ag_assignment = autograder / "assignment"
+    student_manifest = manifest.to_toml([t for t in manifest.tests if t.name in public])
+    for f in files:
+        _write(ag_assignment, f.rel, f.solution_bytes)
+        if f.role == "hidden":
+            continue
+        _write(student, f.rel, f.student_bytes)
+        _write(solution, f.rel, f.solution_bytes if f.role == "submission" else f.student_bytes)
+    shutil.copyfile(source / MANIFEST_NAME, ag_assignment / MANIFEST_NAME)
+    stubs = {f.rel: list(dict.fromkeys(name for _, name in f.versions.stubs)) for f in files
+             if f.role == "submission" and f.versions}
+    readme = _student_readme(manifest, tests, stubs, source)
+    for root in (student, solution):
+        _write(root, MANIFEST_NAME, student_manifest.encode())
+        _write(root, "README.md", readme.encode())
+    _write_autograder(autograder, manifest, wheel=wheel, pypi=pypi, backend=backend)
+
+    result = AssignResult(out, student, solution, autograder, None, tests, validate, stubs)
+    if validate:
+        problems = _static_problems(files, manifest)
+        problems += scan_leaks(student, _secrets(files, tests))
+        problems += _grading_problems(student, solution, ag_assignment, backend)
+        if problems:
+            raise ValidationError(problems, out)
+    result.zip = _zip(autograder, out / "autograder.zip")
+    return result
+
+
+def _check_tests(manifest: Manifest, tests: list[TestInfo], source: Path) -> None:
+    """Errors that no draft can have: unknown or duplicate test names."""
+    names = [t.name for t in tests]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        where = "; ".join(f"{t.name} in {t.file}:{t.line}" for t in tests if t.name in twice)
+        raise AssignError(f"two graded tests have the same name ({where}): rename one")
+    for spec in manifest.tests:
+        if spec.name not in names:
+            raise AssignError(
+                f"{source / MANIFEST_NAME}:{spec.line}: [[tests]] names {spec.name!r}, but no "
+                f"@graded test of that name is in tests/*.py (found: "
+                f"{', '.join(sorted(names)) or 'none'})")
+    for t in tests:  # the manifest wins over the decorator
+        spec = manifest.test(t.name)
+        if spec is not None:
+            t.points = spec.points if spec.points is not None else t.points
+            t.visibility = spec.visibility or t.visibility
+
+
+# ---------------------------------------------------------------- the outputs
+def _student_readme(manifest: Manifest, tests: list[TestInfo], stubs: dict[str, list[str]],
+                    source: Path) -> str:
+    parts = [f"# {manifest.title}", ""]
+    own = source / "README.md"
+    if own.is_file():
+        text = own.read_text(encoding="utf-8").strip()
+        if text.startswith("# "):   # the instructor's title replaces ours
+            parts = []
+        parts += [text, ""]
+    todo = [f"- `{file}`: " + (", ".join(f"`{n}`" for n in names) if names
+                               else "see the comments in the file") for file, names in
+            stubs.items()]
+    public = [t for t in tests if t.public]
+    points = lambda ts: sum(t.points or 0 for t in ts)  # noqa: E731
+    parts += ["## What to do", "",
+              "Write the code marked `raise NotImplementedError(...)` (and every `...`) in:", "",
+              *todo, "",
+              "## Check your work", "",
+              "In this folder, run", "", "    edu-nn check", "",
+              "It runs the public tests on your code (each in a separate process with time "
+              "and memory limits) and prints the points of each test; a failed gradient test "
+              "shows the worst element, the expected and actual values, and hints.",
+              "The exit status is 0 when every public test passes.", ""]
+    if public:
+        parts += ["| public test | points |", "| --- | --- |",
+                  *(f"| `{t.name}` | {t.points if t.points is not None else '?'} |"
+                    for t in public), ""]
+    hidden_points = points([t for t in tests if not t.public])
+    if hidden_points:
+        parts += [f"The autograder also runs hidden tests worth {hidden_points:g} points, with "
+                  f"other shapes and seeds: passing the public tests is necessary, not "
+                  f"sufficient.", ""]
+    parts += ["## Submit", "",
+              "Upload " + ", ".join(f"`{f}`" for f in manifest.files) + " to Gradescope. "
+              "Only these files are graded; the tests and any other file are ignored.", ""]
+    return "\n".join(parts)
+
+
+def _setup_sh(manifest: Manifest, install: str, backend: str) -> str:
+    extra = {"numpy": "",
+             "torch": '"$PY" -m pip install --index-url https://download.pytorch.org/whl/cpu '
+                      'torch\n',
+             "jax": '"$PY" -m pip install "jax[cpu]"\n'}[backend]
+    from .. import __version__
+    return f"""#!/usr/bin/env bash
+# Gradescope autograder setup for {manifest.name}, written by `edu-nn assign` (edu_nn {__version__}).
+# Gradescope runs this once, as root, with network access, while it builds the autograder
+# image; this zip is unpacked in /autograder/source. Needs Python >= 3.10 (choose Gradescope's
+# Ubuntu 22.04 base image or newer). Installs numpy and edu_nn ({install}) into a virtual
+# environment, /autograder/venv, which the grader's sandboxed child processes also use.
+set -euo pipefail
+cd /autograder/source
+if ! command -v python3 >/dev/null 2>&1; then
+    apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip
+fi
+python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else
+    "edu_nn needs Python >= 3.10: choose the Ubuntu 22.04 (or newer) base image")'
+if ! python3 -m venv --clear /autograder/venv; then
+    apt-get update && apt-get install -y --no-install-recommends python3-venv
+    python3 -m venv --clear /autograder/venv
+fi
+PY=/autograder/venv/bin/python
+"$PY" -m pip install --upgrade pip
+"$PY" -m pip install "numpy>=1.24" 'tomli; python_version < "3.11"' {install}
+{extra}chmod -R a+rX /autograder/venv
+"$PY" -m edu_nn info
+"""
+
+
+def _run_autograder(manifest: Manifest, backend: str) -> str:
+    return f"""#!/usr/bin/env bash
+# Gradescope runs this, as root, once per submission of {manifest.name}: the student's upload
+# is in /autograder/submission and Gradescope reads /autograder/results/results.json.
+# Only the files listed in the manifest are copied out of the upload (found by name when the
+# upload is nested in a folder); `edu-nn grade` runs each graded call in a sandboxed child
+# process and always writes results.json.
+set -u
+PY=/autograder/venv/bin/python
+ASSIGNMENT=/autograder/source/assignment
+RESULTS=/autograder/results/results.json
+WORK=$(mktemp -d)
+mkdir -p /autograder/results
+"$PY" -m edu_nn.grading.assign collect /autograder/submission "$WORK/submission" "$ASSIGNMENT"
+"$PY" -m edu_nn grade "$WORK/submission" --assignment "$ASSIGNMENT" --backend {backend} \\
+    --out "$RESULTS"
+status=$?
+if [ ! -s "$RESULTS" ]; then
+    cat > "$RESULTS" <<EOF
+{{"score": 0.0, "execution_time": 0.0, "visibility": "visible", "tests": [],
+ "output": "The autograder failed before it could grade (exit status $status). Please tell the course staff."}}
+EOF
+fi
+exit 0
+"""
+
+
+def build_wheel(dest: str | Path) -> Path:
+    """Build an edu_nn wheel from the checkout this edu_nn is imported from, into ``dest``.
+
+    The sources are copied to a temporary folder first, so the checkout gets no build/ or
+    egg-info. Uses the installed setuptools (no network: --no-build-isolation --no-index).
+    """
+    package = Path(__file__).resolve().parents[1]
+    root = package.parent
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file() or 'name = "edu-nn"' not in pyproject.read_text():
+        raise AssignError(f"edu_nn is not imported from a source checkout ({package}), so "
+                          f"no wheel can be built: pass --wheel PATH (a wheel or sdist) or "
+                          f"--pypi")
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    with tempfile.TemporaryDirectory(prefix="edu-nn-wheel-") as tmp:
+        for name in ("pyproject.toml", "README.md", "LICENSE", "edu_nn", "backends"):
+            src = root / name
+            if src.is_dir():
+                shutil.copytree(src, Path(tmp) / name, ignore=skip)
+            elif src.is_file():
+                shutil.copyfile(src, Path(tmp) / name)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+             "--no-index", "-q", "-w", str(dest), tmp],
+            capture_output=True, text=True, timeout=300)
+    wheels = sorted(dest.glob("edu_nn-*.whl"))
+    if done.returncode != 0 or not wheels:
+        raise AssignError(f"building the edu_nn wheel failed (pass --wheel PATH or --pypi "
+                          f"instead):\n{done.stderr[-2000:]}")
+    return wheels[-1]
+
+
+def _write_autograder(autograder: Path, manifest: Manifest, *, wheel, pypi: bool,
+                      backend: str) -> None:
+    from .. import __version__
+    dist = autograder / "dist"
+    if pypi:
+        install = f'"edu-nn=={__version__}"'
+    else:
+        if wheel is None:
+            built = build_wheel(dist)
+        else:
+            wheel = Path(wheel)
+            if not wheel.is_file():
+                raise AssignError(f"--wheel {wheel}: no such file")
+            dist.mkdir(parents=True, exist_ok=True)
+            built = dist / wheel.name
+            shutil.copyfile(wheel, built)
+        install = f"dist/{built.name}"
+    for name, text in (("setup.sh", _setup_sh(manifest, install, backend)),
+                       ("run_autograder", _run_autograder(manifest, backend))):
+        path = autograder / name
+        path.write_text(text)
+        path.chmod(0o755)
+
+
+def _zip(folder: Path, target: Path) -> Path:
+    """Zip ``folder``'s contents (setup.sh at the top), keeping executable bits; entries are
+    sorted and dated 1980-01-01 so that the same inputs give the same zip."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*")):
+            if path.is_dir():
+                continue
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (1980, 1, 1, 0, 0, 0))
+            info.external_attr = (0o100000 | (path.stat().st_mode & 0o777)) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, path.read_bytes())
+    return target
+
+
+# ------------------------------------------------------------------ validation
+def _static_problems(files: list[_File], manifest: Manifest) -> list[str]:
+    problems = []
+    for f in files:
+        if f.role == "submission" and f.rel.endswith(".py") and not f.versions.has_markers:
+            problems.append(f"{f.rel} is a submission file without any solution marker: "
+                            f"students would get the full solution")
+    return problems
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _distinctive(text: str) -> bool:
+    return len(text) >= MIN_CHARS and len(re.findall(r"\w+|[^\w\s]", text)) >= MIN_TOKENS
+
+
+@dataclass
+class _Secrets:
+    lines: list[tuple[str, str]]      # (normalized text, where it comes from)
+    words: list[tuple[str, str]]      # (identifier or file name, where it comes from)
+
+
+def _secrets(files: list[_File], tests: list[TestInfo]) -> _Secrets:
+    public_test_text = {_normal(line) for f in files if f.rel.startswith("tests/")
+                        and f.role != "hidden" for line in f.student_bytes.decode(
+                            errors="replace").splitlines()}
+    lines, words = [], []
+    for f in files:
+        if f.versions is not None:
+            lines += [(_normal(t), f"solution line {f.rel}:{i}")
+                      for i, t in f.versions.solution_lines if _distinctive(t)]
+            lines += [(_normal(t), f"hidden test line {f.rel}:{i}")
+                      for i, t in f.versions.hidden_test_lines
+                      if _distinctive(t) and _normal(t) not in public_test_text]
+        if f.role == "hidden":
+            for i, t in enumerate(f.data.decode(errors="replace").splitlines(), 1):
+                if _distinctive(t.strip()) and _normal(t) not in public_test_text:
+                    lines.append((_normal(t), f"hidden file line {f.rel}:{i}"))
+            path = PurePosixPath(f.rel)
+            words += [(path.name, f"hidden file name {f.rel}"),
+                      (path.stem, f"hidden file name {f.rel}")]
+    words += [(t.name, f"hidden test name ({t.file}:{t.line})") for t in tests if not t.public]
+    return _Secrets(list(dict.fromkeys(lines)), list(dict.fromkeys(words)))
+
+
+def scan_leaks(student: Path, secrets: _Secrets) -> list[str]:
+    """Every place where a student file shows a marker or a secret."""
+    problems = []
+    word_patterns = [(re.compile(rf"(?<![\w.]){re.escape(w)}(?![\w])"), w, why)
+                     for w, why in secrets.words]
+    for path in sorted(student.rglob("*")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(student).as_posix()
+        if PurePosixPath(rel).name.startswith("hidden_"):
+            problems.append(f"student/{rel}: a hidden_* file is in the student folder")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        for i, line in find_marker_strings(text):
+            problems.append(f"student/{rel}:{i}: marker text in a student file: {line!r}")
+        for i, line in enumerate(text.splitlines(), 1):
+            normal = _normal(line)
+            for secret, why in secrets.lines:
+                if secret in normal:
+                    problems.append(f"student/{rel}:{i}: shows the {why}: {secret!r}")
+            for pattern, word, why in word_patterns:
+                if pattern.search(line):
+                    problems.append(f"student/{rel}:{i}: names the {why}: {word!r}")
+    return problems
+
+
+def _grading_problems(student: Path, solution: Path, assignment: Path, backend: str) -> list[str]:
+    problems = []
+    try:
+        results = grade(solution, assignment, include_hidden=True, backend=backend)
+    except Exception as exc:  # the engine should not raise; say so clearly if it does
+        return [f"grading the reference solution crashed: {type(exc).__name__}: {exc}"]
+    if not results.get("tests"):
+        problems.append("grading the reference solution ran no test: " +
+                        _short(results.get("output", "")))
+    for t in results.get("tests", []):
+        if t.get("score", 0) < t.get("max_score", 0) - 1e-9:
+            problems.append(f"the reference solution fails {t['name']} ({t.get('score')}/"
+                            f"{t.get('max_score')}): {_short(t.get('output', ''))}")
+    try:
+        results = grade(student, assignment, include_hidden=True, backend=backend)
+    except Exception as exc:
+        return problems + [f"grading the student version crashed: {type(exc).__name__}: {exc}"]
+    for t in results.get("tests", []):
+        if t.get("max_score", 0) > 0 and t.get("score", 0) > 0:
+            problems.append(f"the unmodified student version scores {t['score']}/"
+                            f"{t['max_score']} on {t['name']}: a graded test must fail on the "
+                            f"stubs (does it test code the student writes?)")
+    return problems
+
+
+def _short(text: str, limit: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+# ------------------------------------------------------------ run_autograder's helper
+#: A submitted file larger than this is not copied (a student upload is source code).
+MAX_FILE_BYTES = 5 * 2 ** 20
+
+
+def collect_submission(upload: str | Path, dest: str | Path,
+                       assignment: str | Path) -> list[str]:
+    """Copy the manifest's files out of a Gradescope upload into ``dest``.
+
+    A file is taken from its own path in the upload, or, when the upload is nested in a
+    folder (a zip or a GitHub repository), from the one path that ends with it (the
+    shallowest when several do). Symbolic links and files over 5 MiB are never copied.
+
+    Returns:
+        The manifest's files that were not found (the grader reports them).
+    """
+    upload, dest = Path(upload), Path(dest)
+    manifest = load_manifest(assignment)
+    dest.mkdir(parents=True, exist_ok=True)
+    candidates = []   # regular files, never through a symbolic link, shallowest first
+    for folder, _, names in os.walk(upload, followlinks=False):
+        candidates += [Path(folder) / n for n in names if not os.path.islink(Path(folder) / n)
+                       and os.path.isfile(Path(folder) / n)]
+    candidates.sort(key=lambda p: (len(p.parts), str(p)))
+    missing = []
+    for name in manifest.files:
+        found = next((p for p in candidates if p.relative_to(upload).as_posix() == name
+                      or p.relative_to(upload).as_posix().endswith("/" + name)), None)
+        if found is None or found.stat().st_size > MAX_FILE_BYTES:
+            missing.append(name)
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(found, target)
+    return missing
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) != 4 or argv[0] != "collect":
+        print("usage: python -m edu_nn.grading.assign collect UPLOAD DEST ASSIGNMENT",
+              file=sys.stderr)
+        return 2
+    missing = collect_submission(*argv[1:])
+    for name in missing:
+        print(f"not in the submission: {name}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
