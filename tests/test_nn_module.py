@@ -104,6 +104,17 @@ def test_zero_grad_both_ways():
     assert model.weight.grad is None and model.bias.grad is None
 
 
+def test_parameter_grad_is_a_plain_tensor_like_torch():
+    """A Parameter's .grad is a Tensor, not another Parameter (it would be listed by
+    parameters() if assigned to a module), on the first and on accumulating backwards."""
+    w, tw = nn.Parameter(edu_nn.ones(2)), torch.nn.Parameter(torch.ones(2))
+    for _ in range(2):
+        (w * 3).sum().backward()
+        (tw * 3).sum().backward()
+        assert type(w.grad) is edu_nn.Tensor and type(tw.grad) is torch.Tensor
+    np.testing.assert_array_equal(w.grad.numpy(), tw.grad.numpy())
+
+
 # ------------------------------------------------------------------ containers
 def test_containers_index_like_torch():
     layers = [nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)]

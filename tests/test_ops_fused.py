@@ -92,3 +92,28 @@ def test_cross_entropy_errors_teach():
 def test_linear_shape_error_names_in_features():
     with pytest.raises(ValueError, match=r"\(8, 3\).*\(5, 4\).*in_features = 4"):
         linear(edu_nn.randn(8, 3), edu_nn.randn(5, 4))
+
+
+def test_linear_errors_name_the_bad_argument():
+    """Each mistake gets its own message (the fast path's single compare only routes here)."""
+    x, w, b = edu_nn.randn(8, 4), edu_nn.randn(5, 4), edu_nn.randn(5)
+    with pytest.raises(TypeError, match="input must be an edu_nn Tensor, got ndarray"):
+        linear(np.ones((8, 4), np.float32), w, b)
+    with pytest.raises(TypeError, match="bias must be an edu_nn Tensor, got list"):
+        linear(x, w, [0.0] * 5)
+    with pytest.raises(ValueError, match=r"weight must be 2-d.*\(4,\)"):
+        linear(x, edu_nn.randn(4), b)
+    with pytest.raises(ValueError, match=r"bias must have shape \(5,\), got \(4,\)"):
+        linear(x, w, edu_nn.randn(4))
+    with pytest.raises(ValueError, match="in_features = 4"):
+        linear(edu_nn.randn(()), w, b)
+    assert linear(x, w, b).shape == (8, 5) and linear(x, w).shape == (8, 5)
+
+
+def test_linear_refuses_mixed_float_dtypes_like_torch():
+    """float64 data into a float32 layer: an error before anything is computed (torch:
+    'mat1 and mat2 must have the same dtype'), not a float64 forward whose backward then
+    fails with a message about gradient dtypes."""
+    w = edu_nn.randn(5, 4, requires_grad=True)
+    with pytest.raises(TypeError, match="dtypes differ: float64 and float32.*double"):
+        linear(edu_nn.randn(8, 4, dtype="float64"), w)

@@ -79,16 +79,14 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
                 f"None for those that need no gradient.")
         if anomaly:
             _check_backward_finite(node, grads)
-        for i, need in enumerate(node.needs_input_grad):
-            g = grads[i]
+        for inp, g, need in zip(inputs, grads, node.needs_input_grad):
             if g is None or not need:
                 continue
-            inp = inputs[i]
             data = inp.data
             # dtypes are compared by identity first: NumPy's dtype == is slow, and equal
             # builtin dtypes are the same object.
             if g.shape != data.shape or (g.dtype is not data.dtype and g.dtype != data.dtype):
-                g = _fit_gradient(node, i, inp, g)
+                g = _fit_gradient(node, _position(inputs, grads, inp, g), inp, g)
             parent = inp.grad_fn
             if parent is None:
                 _accumulate(inp, g)
@@ -96,8 +94,12 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
                 prev = pending.get(parent)
                 pending[parent] = g if prev is None else node.xp.add(prev, g)
         if not retain_graph:
-            node._saved = ()
-            node._freed = True
+            node._saved = None  # freed: its saved_tensors now raises, as in torch
+
+
+def _position(inputs, grads, inp, g) -> int:
+    """Which argument the gradient ``g`` of ``inp`` belongs to (for error messages only)."""
+    return next(i for i in range(len(grads)) if grads[i] is g and inputs[i] is inp)
 
 
 def _fit_gradient(node, i, inp, g):
@@ -121,12 +123,11 @@ def _fit_gradient(node, i, inp, g):
 
 
 def _accumulate(tensor, g) -> None:
-    """``tensor.grad += g``, out of place (arrays are never mutated)."""
-    if tensor.grad is None:
-        tensor.grad = tensor._make(g, tensor.backend, tensor.device)
-    else:
-        tensor.grad = tensor._make(tensor.backend.add(tensor.grad.data, g),
-                                   tensor.backend, tensor.device)
+    """``tensor.grad += g``, out of place (arrays are never mutated). The gradient is a plain
+    Tensor, also when ``tensor`` is a Parameter (as in torch)."""
+    old = tensor.grad
+    tensor.grad = Tensor._make(g if old is None else tensor.backend.add(old.data, g),
+                               tensor.backend, tensor.device)
 
 
 def _check_backward_finite(node, grads) -> None:
@@ -139,3 +140,6 @@ def _check_backward_finite(node, grads) -> None:
                 f"detect_anomaly: {type(node).__name__}.backward returned NaN or inf in the "
                 f"gradient of argument {i}. That op was called here in the forward pass:\n"
                 f"{where}")
+
+
+from ..tensor import Tensor  # noqa: E402  (tensor.py imports this module at its end)

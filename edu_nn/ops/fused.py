@@ -8,6 +8,7 @@ backward softmax - onehot, and the others) live in ``losses.py``.
 from __future__ import annotations
 
 from ..autograd.function import Function
+from ..tensor import Tensor
 
 __all__ = ["linear"]
 
@@ -16,8 +17,11 @@ class Linear(Function):
     """y = x @ W.T + b with torch's layout.
 
     x: (*, in_features); W: (out_features, in_features); b: (out_features,) or None;
-    y: (*, out_features).
+    y: (*, out_features). All of one dtype: mixing float32 and float64 is an error (torch's
+    too), raised by apply before forward runs.
     """
+
+    same_dtype = True
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
@@ -48,7 +52,24 @@ def linear(input, weight, bias=None):
     """``input @ weight.T + bias`` (torch.nn.functional.linear).
 
     input: (*, in_features); weight: (out_features, in_features); bias: (out_features,).
+    All three of one floating dtype.
     """
+    # The checks of every training step, as a few compares; _linear_error says what is wrong.
+    if (isinstance(input, Tensor) and isinstance(weight, Tensor)
+            and len(ws := weight.data.shape) == 2 and (xs := input.data.shape)
+            and xs[-1] == ws[1]):
+        if bias is None:
+            return Linear.apply(input, weight)
+        if isinstance(bias, Tensor) and tuple(bias.data.shape) == (ws[0],):
+            return Linear.apply(input, weight, bias)
+    _linear_error(input, weight, bias)
+
+
+def _linear_error(input, weight, bias):
+    for name, t in (("input", input), ("weight", weight), ("bias", bias)):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"linear: {name} must be an edu_nn Tensor, got {type(t).__name__}; "
+                            f"wrap it with edu_nn.tensor(...)")
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-d (out_features, in_features), got shape "
                          f"{weight.shape}")
@@ -56,6 +77,4 @@ def linear(input, weight, bias=None):
         raise ValueError(f"linear: input of shape {input.shape} does not fit weight of shape "
                          f"{weight.shape}: the last dim of the input must be in_features = "
                          f"{weight.shape[1]}")
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
-    return Linear.apply(input, weight, bias) if bias is not None else Linear.apply(input, weight)
+    raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")

@@ -413,12 +413,13 @@ class CrossEntropy(Function):
         picked = xp.getitem(shifted, (_row_ids(xp, n, ctx.device), target))
         log_sumexp = xp.log(sumexp)
         ctx.save_for_backward(exp, sumexp, onehot)
-        ctx.reduction, ctx.n = reduction, n
-        if reduction == "none":
-            return xp.subtract(xp.reshape(log_sumexp, (n,)), picked)
+        ctx.reduction, ctx.n, ctx.count = reduction, n, _mean_count(n)
         # log_sumexp >= 0 and picked <= 0 (the max is shifted to 0): no cancellation here
-        total = xp.subtract(xp.sum(log_sumexp), xp.sum(picked))
-        return xp.divide(total, _mean_count(n)) if reduction == "mean" else total
+        per = xp.subtract(xp.reshape(log_sumexp, (n,)), picked)
+        if reduction == "none":
+            return per
+        total = xp.sum(per)
+        return xp.divide(total, ctx.count) if reduction == "mean" else total
 
     @staticmethod
     def backward(ctx, grad):
@@ -427,7 +428,7 @@ class CrossEntropy(Function):
         d = xp.subtract(xp.divide(exp, sumexp), onehot)
         if ctx.reduction == "none":
             return xp.multiply(d, xp.reshape(grad, (ctx.n, 1))), None, None
-        return xp.multiply(d, _upstream(xp, grad, ctx.reduction, _mean_count(ctx.n))), None, None
+        return xp.multiply(d, _upstream(xp, grad, ctx.reduction, ctx.count)), None, None
 
 
 class _MissedClass(Exception):
@@ -525,7 +526,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
         reduction = _reduction("cross_entropy", reduction, size_average, reduce)
     # The plain case (every training step of a classifier): checks kept to a few compares.
     if (weight is None and not label_smoothing and isinstance(target, Tensor)
-            and isinstance(input, Tensor) and input.ndim == 2 and target.ndim == 1):
+            and isinstance(input, Tensor) and len(input.data.shape) == 2
+            and len(target.data.shape) == 1):
         n, c = input.data.shape
         tdtype = target.dtype
         if (tdtype in _INT_DTYPES and input.dtype in FLOAT_DTYPES and target.data.shape[0] == n
