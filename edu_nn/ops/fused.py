@@ -34,18 +34,17 @@ class Linear(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         xp = ctx.xp
-        need_x, need_w = ctx.needs_input_grad[:2]
-        has_bias = len(ctx.needs_input_grad) == 3
+        need = ctx.needs_input_grad  # (x, weight) or (x, weight, bias)
         # Flatten leading dims: (*, out) -> (M, out) and (*, in) -> (M, in).
         g2 = grad if len(grad.shape) == 2 else xp.reshape(grad, (-1, grad.shape[-1]))
-        gx = xp.matmul(grad, weight) if need_x else None
-        gw = gb = None
-        if need_w:
+        gx = xp.matmul(grad, weight) if need[0] else None
+        gw = None
+        if need[1]:
             x2 = x if len(x.shape) == 2 else xp.reshape(x, (-1, x.shape[-1]))
             gw = xp.matmul(xp.permute_dims(g2, (1, 0)), x2)
-        if has_bias and ctx.needs_input_grad[2]:
-            gb = xp.sum(g2, axis=0)
-        return (gx, gw, gb) if has_bias else (gx, gw)
+        if len(need) == 2:
+            return gx, gw
+        return gx, gw, (xp.sum(g2, axis=0) if need[2] else None)
 
 
 def linear(input, weight, bias=None):
