@@ -6,7 +6,7 @@ outputs has ``weight`` of shape (out_features, in_features) and ``bias`` of shap
 
 Rules: return plain float64 ``np.ndarray`` objects (labels and predictions: int64); never
 modify an argument in place, except the parameters an optimizer's ``step`` updates; NumPy
-only (torch and jax cannot be imported when grading).
+only (torch, jax, sklearn and edu_nn cannot be imported when grading).
 """
 import numpy as np
 

@@ -5,7 +5,8 @@ shape (F, C, KH, KW) (F output channels) and its bias (F,). ``stride``, ``paddin
 ``kernel_size`` are an int (the same for height and width) or a pair (h, w).
 
 Rules: return plain float64 ``np.ndarray`` objects with exactly the documented shapes; never
-modify an argument in place; NumPy only (torch and jax cannot be imported when grading).
+modify an argument in place; NumPy only (torch, jax, sklearn, edu_nn and mnist1d cannot be
+imported when grading).
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view

@@ -42,7 +42,12 @@ BLOCKED = ("torch", "jax", "jaxlib", "functorch", "tensorflow")
 
 
 class _Blocker(importlib.abc.MetaPathFinder):
-    """Refuses torch and jax: hand-written gradients may not be borrowed from them."""
+    """Refuses torch and jax (hand-written gradients may not be borrowed from them), and the
+    modules the assignment's ``block_imports`` adds (e.g. sklearn, which holds the labels of
+    a training test's held-out digits)."""
+
+    def __init__(self, blocked=BLOCKED):
+        self.blocked = frozenset(blocked)
 
     def find_spec(self, name, path=None, target=None):
         top = name.partition(".")[0]
@@ -50,6 +55,9 @@ class _Blocker(importlib.abc.MetaPathFinder):
             raise ImportError(f"{top} is not available while grading: write the computation "
                               f"with numpy (the grader compares it with references it computes "
                               f"itself)", name=name)
+        if top in self.blocked:
+            raise ImportError(f"{top} is not available while grading this assignment (its "
+                              f"assignment.toml blocks it): use numpy", name=name)
         return None
 
 
@@ -300,7 +308,7 @@ def main(config_path: str) -> None:
         sys.stderr.flush()
         os._exit(EXIT_PROTECTION_FAILED)
 
-    sys.meta_path.insert(0, _Blocker())
+    sys.meta_path.insert(0, _Blocker(cfg.get("blocked", BLOCKED)))
     work, drivers = cfg["work"], cfg["drivers"]
     sys.path[:] = [p for p in sys.path if p not in ("", ".")] + [work, drivers]
     sys.dont_write_bytecode = True

@@ -250,7 +250,7 @@ def grade_submission(submission: str | Path, assignment: str | Path, *,
             files={name: submission / name for name in manifest.files},
             drivers=_drivers(assignment, Path(tmp)), memory_mb=manifest.memory_mb,
             hide=[*_secret_folders(assignment), submission, *map(Path, hide)],
-            sandbox=sandbox)
+            block_imports=manifest.block_imports, sandbox=sandbox)
         for number, test in enumerate(tests, 1):
             results_tests.append(_run_test(test, number, config, backend, problems,
                                            manifest.name, digest))

@@ -6,6 +6,9 @@
                                           # copied next to the student's code when grading
     default_timeout = 10                  # seconds per graded call (optional, default 10)
     memory_mb = 1024                      # memory limit of a graded call (optional, default 1024)
+    block_imports = ["sklearn"]           # more modules graded code may not import (optional;
+                                          # torch and jax always are): e.g. the library that
+                                          # holds a training test's held-out labels
 
     [[tests]]                             # optional per-test settings; tests themselves are
     name = "test_mul_backward"            # found in tests/public_*.py and tests/hidden_*.py
@@ -37,7 +40,8 @@ __all__ = ["Manifest", "TestSpec", "ManifestError", "load_manifest", "parse_mani
 MANIFEST_NAME = "assignment.toml"
 #: Gradescope's visibility vocabulary.
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
-_TOP_KEYS = ("name", "title", "files", "default_timeout", "memory_mb", "tests")
+_TOP_KEYS = ("name", "title", "files", "default_timeout", "memory_mb", "block_imports",
+             "tests")
 _TEST_KEYS = ("name", "points", "visibility", "timeout")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -71,6 +75,7 @@ class Manifest:
     memory_mb: int = 1024
     tests: list[TestSpec] = field(default_factory=list)
     path: str = MANIFEST_NAME
+    block_imports: list[str] = field(default_factory=list)
 
     def test(self, name: str) -> TestSpec | None:
         """The ``[[tests]]`` entry named ``name``, or None."""
@@ -82,6 +87,8 @@ class Manifest:
                  f"files = {_toml(self.files)}",
                  f"default_timeout = {_toml(self.default_timeout)}",
                  f"memory_mb = {_toml(self.memory_mb)}"]
+        if self.block_imports:
+            lines.append(f"block_imports = {_toml(self.block_imports)}")
         for t in self.tests if tests is None else tests:
             lines += ["", "[[tests]]", f"name = {_toml(t.name)}"]
             lines += [f"{key} = {_toml(getattr(t, key))}" for key in _TEST_KEYS[1:]
@@ -148,6 +155,15 @@ def parse_manifest(text: str, path: str = MANIFEST_NAME) -> Manifest:
         fail(f"memory_mb must be a positive whole number of megabytes, got {memory!r}",
              "memory_mb")
 
+    blocked = data.get("block_imports", [])
+    if not (isinstance(blocked, list)
+            and all(isinstance(b, str) and _IDENTIFIER.match(b) for b in blocked)):
+        fail(f"block_imports must be a list of top-level module names, e.g. "
+             f"block_imports = [\"sklearn\"], got {blocked!r}", "block_imports")
+    if "numpy" in blocked:
+        fail("block_imports cannot hold numpy: the grader's own side of every graded call "
+             "needs it", "block_imports")
+
     raw_tests = data.get("tests", [])
     if not isinstance(raw_tests, list) or not all(isinstance(t, dict) for t in raw_tests):
         fail("tests must be tables: write each as [[tests]] followed by name = ..., "
@@ -182,7 +198,7 @@ def parse_manifest(text: str, path: str = MANIFEST_NAME) -> Manifest:
         tests.append(TestSpec(test_name, points, visibility, test_timeout,
                               where.line(None, i)))
     return Manifest(name=name, files=list(files), title=title, default_timeout=timeout,
-                    memory_mb=memory, tests=tests, path=path)
+                    memory_mb=memory, tests=tests, path=path, block_imports=list(blocked))
 
 
 def _bad_file_name(name: str) -> str | None:

@@ -70,6 +70,7 @@ class SandboxConfig:
     drivers: dict[str, Path]            # driver name -> trusted file (parent's path)
     memory_mb: int = 1024
     hide: list[Path] = field(default_factory=list)   # folders the child must not see
+    block_imports: list[str] = field(default_factory=list)  # on top of BLOCKED (manifest's)
     sandbox: bool = True                # False: no limits/namespaces (for debugging only)
 
 
@@ -116,10 +117,10 @@ class Protections:
 _PROTECTIONS: Protections | None = None
 
 
-def _blocked_dirs() -> list[str]:
+def _blocked_dirs(names=BLOCKED) -> list[str]:
     """Install folders of torch, jax, ... (found without importing them)."""
     dirs = []
-    for name in BLOCKED:
+    for name in names:
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
@@ -430,7 +431,8 @@ def run_call(config: SandboxConfig, kind: str, file: str, qualname: str, args: t
             os.chown(io / "inputs.npz", uid, uid)
         cfg = {"kind": kind, "file": file, "qualname": qualname, "work": str(work),
                "drivers": str(drivers), "inputs": str(io / "inputs.npz"),
-               "result": str(io / "result.npz"), "limits": {}}
+               "result": str(io / "result.npz"), "limits": {},
+               "blocked": sorted(set(BLOCKED) | set(config.block_imports))}
         if config.sandbox:
             cfg["limits"] = {"memory_bytes": int(config.memory_mb) * 2 ** 20,
                              "cpu_s": int(math.ceil(timeout)) + 1,
@@ -476,7 +478,9 @@ def _hide_list(config: SandboxConfig, base: Path) -> list[str]:
     """Folders to cover in the child: never one that holds what the child needs."""
     needed = [base.resolve(), CHILD.resolve(), *(Path(p) for p in _needed_paths())]
     hide = [str(p) for p in _blocked_dirs()]
-    for folder in config.hide:
+    # the assignment's blocked modules too, unless the child needs them (edu_nn holds the
+    # child's own script: that one is only refused at import)
+    for folder in [*_blocked_dirs(config.block_imports), *config.hide]:
         folder = Path(folder).resolve()
         if folder.is_dir() and not any(n == folder or folder in n.parents for n in needed):
             hide.append(str(folder))
