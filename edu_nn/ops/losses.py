@@ -428,9 +428,7 @@ class CrossEntropy(Function):
         d = xp.subtract(xp.divide(exp, sumexp), onehot)
         if ctx.reduction == "none":
             return xp.multiply(d, xp.reshape(grad, (ctx.n, 1))), None, None
-        if ctx.reduction == "mean":
-            grad = xp.divide(grad, ctx.count)
-        return xp.multiply(d, grad), None, None
+        return xp.multiply(d, _upstream(xp, grad, ctx.reduction, ctx.count)), None, None
 
 
 class _MissedClass(Exception):
