@@ -208,6 +208,11 @@ def _np_arange(start, stop=None, step=1, dtype="int64"):
     return np.arange(start, stop, step, dtype=dtype)
 
 
+def _py_count_nonzero(x):
+    """Counted one Python number at a time (NaN != 0 is True), not with NumPy's kernel."""
+    return sum(1 for v in np.asarray(x).ravel().tolist() if v != 0)
+
+
 def _reduce(name):
     fn = getattr(np, name)
     return lambda x, axis=None, keepdims=False: fn(x, axis=axis, keepdims=keepdims)
@@ -313,6 +318,18 @@ for _name in ("sum", "max", "min", "mean"):
     ]
 CASES += [C("sum", "int64", _reduce("sum"), _ints(3, 4), axis=1, out="int64"),
           C("max", "int64", _reduce("max"), _ints(3, 4), axis=0, out="int64")]
+# Many short rows reduced along the last axis (softmax and cross-entropy over a few
+# classes): a backend may take a faster route there (NumPy's does), with the same values.
+_SHORT_ROWS = _u(20, 5)
+_SHORT_ROWS[3, 2] = np.nan
+_SHORT_ROWS[7] = np.nan
+_SHORT_ROWS[11, 0] = np.inf
+_SHORT_ROWS[12, 4] = -np.inf
+for _name in ("max", "min"):
+    _ref = _reduce(_name)
+    CASES += [C(_name, "short-rows", _ref, _SHORT_ROWS, axis=1),
+              C(_name, "short-rows-keepdims", _ref, _SHORT_ROWS, axis=-1, keepdims=True),
+              C(_name, "short-rows-int64", _ref, _ints(40, 3), axis=1, out="int64")]
 
 for _name in ("argmax", "argmin"):
     _ref = getattr(np, _name)
@@ -330,6 +347,13 @@ CASES += [
     C("any", "none", lambda m: bool(np.any(m)), np.zeros((2, 3), bool), out="python"),
     C("all", "some", lambda m: bool(np.all(m)), _MASK34, out="python"),
     C("all", "every", lambda m: bool(np.all(m)), np.ones((2, 3), bool), out="python"),
+    C("count_nonzero", "mask", _py_count_nonzero, _MASK34, out="python"),
+    C("count_nonzero", "float", _py_count_nonzero,
+      np.array([[0.0, 1.5, -0.0, np.nan], [2.0, -1.0, 0.0, np.inf], [-np.inf, 0.0, 3.0, 0.25]]),
+      out="python"),
+    C("count_nonzero", "int64", _py_count_nonzero, np.array([0, 3, 0, -1]), out="python"),
+    C("count_nonzero", "0d-zero", _py_count_nonzero, np.array(0.0), out="python"),
+    C("count_nonzero", "empty", _py_count_nonzero, _u(0, 3), out="python"),
     C("size_along", "none", _np_size_along, _X234, None, out="python"),
     C("size_along", "int", _np_size_along, _X234, 1, out="python"),
     C("size_along", "tuple", _np_size_along, _X234, (0, 2), out="python"),

@@ -280,6 +280,9 @@ class JaxBackend(Backend):
     def all(self, x):
         return bool(jnp.all(x))
 
+    def count_nonzero(self, x):
+        return int(jnp.count_nonzero(x))
+
     # ---------------------------------------------------------------- linalg
     def matmul(self, a, b):
         return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)

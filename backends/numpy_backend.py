@@ -33,6 +33,23 @@ def _erf(x: np.ndarray) -> np.ndarray:
 _erf_impl = None
 
 
+def _extremum(ufunc, x, axis, keepdims):
+    """``ufunc.reduce(x, axis, keepdims)`` for np.maximum / np.minimum.
+
+    NumPy reduces a short last axis one row at a time: the max over the 10 classes of
+    (1000, 10) float32 logits takes about 59 us, and the same reduction along axis 0 of a
+    transposed copy (one vectorised pass per class) about 5 us; (32, 10) goes from 2.6 to
+    1.4 us. Softmax and cross-entropy take such a max on every step, so 2-d arrays with at
+    least 16 rows of at most 32 elements take that route. The result is identical: a max or
+    min does not depend on the order of the comparisons (NaN propagates either way). Sums
+    do not get this treatment: their rounding depends on the order.
+    """
+    if (axis == 1 or axis == -1) and x.ndim == 2 and x.shape[0] >= 16 and 0 < x.shape[1] <= 32:
+        out = ufunc.reduce(x.T.copy(), axis=0)
+        return out.reshape(-1, 1) if keepdims else out
+    return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+
+
 _DTYPE_NAMES = {np.dtype(name): name for name in
                 ("float16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64",
                  "bool")}
@@ -173,10 +190,10 @@ class NumpyBackend(Backend):
         return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
     def max(self, x, axis=None, keepdims=False):
-        return np.maximum.reduce(x, axis=axis, keepdims=keepdims)
+        return _extremum(np.maximum, x, axis, keepdims)
 
     def min(self, x, axis=None, keepdims=False):
-        return np.minimum.reduce(x, axis=axis, keepdims=keepdims)
+        return _extremum(np.minimum, x, axis, keepdims)
 
     def mean(self, x, axis=None, keepdims=False):
         return np.mean(x, axis=axis, keepdims=keepdims)
@@ -192,6 +209,9 @@ class NumpyBackend(Backend):
 
     def all(self, x):
         return bool(np.all(x))
+
+    def count_nonzero(self, x):
+        return int(np.count_nonzero(x))
 
     # ---------------------------------------------------------------- linalg
     matmul = staticmethod(np.matmul)

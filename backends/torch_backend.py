@@ -357,6 +357,9 @@ class TorchBackend(Backend):
     def all(self, x):
         return bool(torch.all(x))
 
+    def count_nonzero(self, x):
+        return int(torch.count_nonzero(x))
+
     # ---------------------------------------------------------------- linalg
     def matmul(self, a, b):
         return torch.matmul(a, b)

@@ -88,8 +88,11 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
             if g.shape != data.shape or (g.dtype is not data.dtype and g.dtype != data.dtype):
                 g = _fit_gradient(node, _position(inputs, grads, inp, g), inp, g)
             parent = inp.grad_fn
-            if parent is None:
-                _accumulate(inp, g)
+            if parent is None:  # a leaf: inp.grad += g
+                if inp.grad is None:  # the first gradient (each step after zero_grad)
+                    inp.grad = _make_tensor(g, inp.backend, inp.device)
+                else:
+                    _accumulate(inp, g)
             else:
                 prev = pending.get(parent)
                 pending[parent] = g if prev is None else node.xp.add(prev, g)
@@ -143,3 +146,5 @@ def _check_backward_finite(node, grads) -> None:
 
 
 from ..tensor import Tensor  # noqa: E402  (tensor.py imports this module at its end)
+
+_make_tensor = Tensor._make

@@ -395,7 +395,8 @@ class CrossEntropy(Function):
     A target outside [0, C) hits no class; forward then raises :class:`_MissedClass` and
     ``cross_entropy`` hands the batch to :class:`GeneralCrossEntropy`, which skips
     ignore_index targets and reports bad ones. (Counting the hits of the one-hot, which the
-    backward needs anyway, is the cheapest complete range check: one sum and one item.)
+    backward needs anyway, is the cheapest complete range check: one count_nonzero. Indexing
+    alone is not a check: NumPy wraps negative indices and JAX clamps every index.)
     """
 
     @staticmethod
@@ -407,7 +408,7 @@ class CrossEntropy(Function):
         sumexp = xp.sum(exp, axis=1, keepdims=True)
         onehot = xp.astype(xp.equal(_class_ids(xp, c, 2, ctx.device), xp.reshape(target, (n, 1))),
                            xp.dtype_of(logits))
-        if xp.item(xp.sum(onehot)) != n:
+        if xp.count_nonzero(onehot) != n:
             raise _MissedClass
         # index, not onehot * shifted: a -inf logit of another class must not give 0 * inf
         picked = xp.getitem(shifted, (_row_ids(xp, n, ctx.device), target))
