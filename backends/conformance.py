@@ -34,7 +34,10 @@ In a test file of your package, import the suite and define two fixtures::
     def conformance_dtype(request):      # the floating dtype the value tests run in
         return request.param
 
-then ``pytest tests/test_my_backend_conformance.py``. Tests in float64 skip themselves when
+then ``pytest tests/test_my_backend_conformance.py``. To run the table tests on an
+accelerator as well, define a third fixture, ``conformance_device`` (``"cpu"`` when absent),
+returning e.g. ``"cuda"``: every array argument is then made there, and every result must
+stay there (a backend without that device here skips). Tests in float64 skip themselves when
 ``backend.supports_float64`` is False (and ``test_dtype_names`` checks that asking for float64
 then raises :class:`BackendError` instead of silently giving float32). Such a backend has no
 64-bit types at all (JAX without ``jax_enable_x64``), so there, and only there, ``int32`` is
@@ -464,7 +467,7 @@ CASES += [
     C("dtype_of", "float", lambda x: x.dtype.name, _u(3), out="python"),
     C("dtype_of", "int64", lambda x: x.dtype.name, _ints(3), out="python"),
     C("dtype_of", "bool", lambda x: x.dtype.name, _MASK34, out="python"),
-    C("device_of", "cpu", lambda x: "cpu", _u(3), out="python"),
+    C("device_of", "input", lambda x: "cpu", _u(3), out="python"),
     C("is_array", "own-array", lambda x: True, _u(3), out="python"),
     C("is_array", "list", lambda x: False, [1.0, 2.0], out="python"),
     C("is_array", "python-float", lambda x: False, 1.5, out="python"),
@@ -510,9 +513,33 @@ def dtype_under_test(backend, conformance_dtype) -> str:
     return conformance_dtype
 
 
-def _convert(backend: Backend, value: Any, dtype: str, to_backend: bool) -> Any:
+def has_device(backend: Backend, name: str) -> bool:
+    """Whether ``backend`` has the device ``name`` here; "cuda" means any "cuda:<i>"."""
+    return any(d == name or d.startswith(name + ":") for d in backend.devices())
+
+
+@pytest.fixture
+def device_under_test(backend, request) -> str:
+    """Where the table tests put their array arguments: the ``conformance_device`` fixture
+    if the test file defines one (e.g. ``"cuda"``), else ``"cpu"``. Returned as the backend
+    names it (``"cuda"`` -> ``"cuda:0"``); a device the backend lacks here skips the test."""
+    try:
+        wanted = request.getfixturevalue("conformance_device")
+    except pytest.FixtureLookupError:
+        wanted = "cpu"
+    if wanted == "cpu":
+        return "cpu"
+    if not has_device(backend, wanted):
+        pytest.skip(f"the {backend.name} backend has no {wanted!r} device here "
+                    f"(devices: {backend.devices()})")
+    return backend.device_of(backend.zeros((1,), "float32", wanted))
+
+
+def _convert(backend: Backend, value: Any, dtype: str, to_backend: bool,
+             device: str = "cpu") -> Any:
     """A case's arguments made concrete: NumPy float arrays cast to ``dtype``, then (when
-    ``to_backend``) made into backend arrays; containers converted element by element."""
+    ``to_backend``) made into backend arrays on ``device``; containers converted element
+    by element."""
     if isinstance(value, str) and value == DT:
         return dtype
     if isinstance(value, Raw):
@@ -522,13 +549,13 @@ def _convert(backend: Backend, value: Any, dtype: str, to_backend: bool) -> Any:
         return raw
     if isinstance(value, np.ndarray):
         arr = value.astype(dtype) if value.dtype.kind == "f" else value.copy()
-        return backend.asarray(arr, arr.dtype.name) if to_backend else arr
+        return backend.asarray(arr, arr.dtype.name, device) if to_backend else arr
     if isinstance(value, tuple):
-        return tuple(_convert(backend, v, dtype, to_backend) for v in value)
+        return tuple(_convert(backend, v, dtype, to_backend, device) for v in value)
     if isinstance(value, list):
-        return [_convert(backend, v, dtype, to_backend) for v in value]
+        return [_convert(backend, v, dtype, to_backend, device) for v in value]
     if isinstance(value, dict):
-        return {k: _convert(backend, v, dtype, to_backend) for k, v in value.items()}
+        return {k: _convert(backend, v, dtype, to_backend, device) for k, v in value.items()}
     return value
 
 
@@ -555,15 +582,16 @@ def dtype_matches(backend: Backend, got: str, want: str) -> bool:
     return got == want or (want == "int64" and got == "int32" and not backend.supports_float64)
 
 
-def _check_array(backend: Backend, what: str, result, expected: np.ndarray, want: str) -> None:
+def _check_array(backend: Backend, what: str, result, expected: np.ndarray, want: str,
+                 device: str = "cpu") -> None:
     assert backend.is_array(result), \
         f"{what}: returned {type(result).__name__}, not a {backend.name} array"
     got_dtype = backend.dtype_of(result)
     assert dtype_matches(backend, got_dtype, want), f"{what}: dtype {got_dtype}, expected {want}"
     assert tuple(result.shape) == expected.shape, \
         f"{what}: shape {tuple(result.shape)}, expected {expected.shape}"
-    assert backend.device_of(result) == "cpu", \
-        f"{what}: result on {backend.device_of(result)!r}, inputs were on 'cpu'"
+    assert backend.device_of(result) == device, \
+        f"{what}: result on {backend.device_of(result)!r}, expected {device!r}"
     got = backend.to_numpy(result)
     if want in TOLERANCES:
         np.testing.assert_allclose(got, expected.astype(np.float64), equal_nan=True,
@@ -574,13 +602,16 @@ def _check_array(backend: Backend, what: str, result, expected: np.ndarray, want
 
 # ------------------------------------------------------------ table tests
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_matches_numpy(backend, dtype_under_test, case):
+def test_matches_numpy(backend, dtype_under_test, device_under_test, case):
     """Result of each primitive vs NumPy: type, dtype, shape, device, every value."""
     want = _expected_dtype(case, dtype_under_test)
     if want == "float64" and not backend.supports_float64:
         pytest.skip(f"the {backend.name} backend does not support float64 here")
-    args = _convert(backend, case.args, dtype_under_test, to_backend=True)
-    kwargs = _convert(backend, case.kwargs, dtype_under_test, to_backend=True)
+    args = _convert(backend, case.args, dtype_under_test, True, device_under_test)
+    kwargs = _convert(backend, case.kwargs, dtype_under_test, True, device_under_test)
+    # results live where the array arguments are; creation primitives default to the CPU
+    native = [a for a in _arrays_in(backend, (args, kwargs)) if backend.is_array(a)]
+    on = device_under_test if native else "cpu"
     result = getattr(backend, case.prim)(*args, **kwargs)
     expected = case.ref(*_convert(backend, case.args, dtype_under_test, to_backend=False),
                         **_convert(backend, case.kwargs, dtype_under_test, to_backend=False))
@@ -592,6 +623,8 @@ def test_matches_numpy(backend, dtype_under_test, case):
             assert math.isclose(result, expected, rel_tol=1e-6), f"{what}: {result} != {expected}"
         elif case.prim == "dtype_of":
             assert dtype_matches(backend, result, expected), f"{what}: {result!r} != {expected!r}"
+        elif case.prim == "device_of":
+            assert result == on, f"{what}: {result!r}, the array was made on {on!r}"
         else:
             assert result == expected, f"{what}: {result!r} != {expected!r}"
     elif case.out == "ndarray":
@@ -602,16 +635,16 @@ def test_matches_numpy(backend, dtype_under_test, case):
             f"{what}: {result.dtype}{result.shape}, expected {expected.dtype}{expected.shape}"
         np.testing.assert_array_equal(result, expected, err_msg=what)
     else:
-        _check_array(backend, what, result, np.asarray(expected), want)
+        _check_array(backend, what, result, np.asarray(expected), want, on)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_inputs_unchanged(backend, dtype_under_test, case):
+def test_inputs_unchanged(backend, dtype_under_test, device_under_test, case):
     """Purity: no primitive writes into its array arguments."""
     if _expected_dtype(case, dtype_under_test) == "float64" and not backend.supports_float64:
         pytest.skip(f"the {backend.name} backend does not support float64 here")
-    args = _convert(backend, case.args, dtype_under_test, to_backend=True)
-    kwargs = _convert(backend, case.kwargs, dtype_under_test, to_backend=True)
+    args = _convert(backend, case.args, dtype_under_test, True, device_under_test)
+    kwargs = _convert(backend, case.kwargs, dtype_under_test, True, device_under_test)
     arrays = _arrays_in(backend, (args, kwargs))
     before = [_snapshot(backend, a) for a in arrays]
     getattr(backend, case.prim)(*args, **kwargs)
@@ -892,4 +925,4 @@ def test_jit(backend, dtype_under_test):
 
 
 __all__ = sorted(name for name in list(globals())
-                 if name.startswith("test_") or name == "dtype_under_test")
+                 if name.startswith("test_") or name in ("dtype_under_test", "device_under_test"))

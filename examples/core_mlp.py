@@ -16,15 +16,16 @@ import edu_nn
 import edu_nn.nn.functional as F
 
 
-def init_mlp(sizes, seed=0, dtype="float32", backend=None):
-    """[W1, b1, W2, b2, ...] for layer sizes like (64, 64, 10); W: (fan_out, fan_in)."""
+def init_mlp(sizes, seed=0, dtype="float32", backend=None, device=None):
+    """[W1, b1, W2, b2, ...] for layer sizes like (64, 64, 10); W: (fan_out, fan_in),
+    on ``device`` (e.g. "cuda" with the torch backend; default: the CPU)."""
     rng = np.random.default_rng(seed)
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         bound = 1.0 / np.sqrt(fan_in)
         for shape in ((fan_out, fan_in), (fan_out,)):
             params.append(edu_nn.tensor(rng.uniform(-bound, bound, size=shape), dtype=dtype,
-                                        requires_grad=True, backend=backend))
+                                        requires_grad=True, backend=backend, device=device))
     return params
 
 

@@ -9,9 +9,15 @@ them with ``away_from``; tests about kinks are written separately.
 
 Backends: tests take the ``backend_name`` fixture from conftest.py, so the same specs run on
 every installed backend.
+
+Devices: ``EDU_NN_TEST_DEVICE=cuda`` puts every tensor of these tests (and of
+test_cross_backend_grads.py) on that device, and test_backend_conformance.py's table with
+it: the GPU check for a machine that has one. CI has none and runs everything on the CPU;
+a backend without the device (NumPy) skips.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -22,6 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import edu_nn
+from edu_nn.backends.conformance import has_device
 from edu_nn.grading import gradcheck
 
 
@@ -127,15 +134,29 @@ def np_axis(dim):
 
 
 # ------------------------------------------------------------------ runners
+#: Where the op tests put their tensors (see the module docstring).
+DEVICE = os.environ.get("EDU_NN_TEST_DEVICE", "cpu")
+
+
+def skip_unless_device(backend: str) -> None:
+    """Skip when DEVICE is not the CPU and ``backend`` has no such device here."""
+    if DEVICE != "cpu" and not has_device(edu_nn.get_backend(backend), DEVICE):
+        pytest.skip(f"EDU_NN_TEST_DEVICE={DEVICE}: the {backend} backend has no such device "
+                    f"here (devices: {edu_nn.get_backend(backend).devices()})")
+
+
 def to_tensors(case: Case, backend: str, dtype: str, requires_grad: bool):
+    """The case's arrays as edu_nn tensors on DEVICE (int arrays keep their dtype)."""
+    skip_unless_device(backend)
     out = []
     for i, a in enumerate(case.arrays):
         if a.dtype.kind in "biu":
-            out.append(edu_nn.tensor(a, backend=backend))
+            out.append(edu_nn.tensor(a, backend=backend, device=DEVICE))
         elif i in case.constant:  # float but not differentiated (e.g. target probabilities)
-            out.append(edu_nn.tensor(a, dtype=dtype, backend=backend))
+            out.append(edu_nn.tensor(a, dtype=dtype, backend=backend, device=DEVICE))
         else:
-            out.append(edu_nn.tensor(a, dtype=dtype, backend=backend, requires_grad=requires_grad))
+            out.append(edu_nn.tensor(a, dtype=dtype, backend=backend, device=DEVICE,
+                                     requires_grad=requires_grad))
     return out
 
 
@@ -175,6 +196,7 @@ def op_test_module(specs: list[OpSpec], max_examples: int = 30) -> dict[str, Cal
     def make(checker, n=max_examples):
         @pytest.mark.parametrize("spec", specs, ids=ids)
         def test(spec, backend_name):
+            skip_unless_device(backend_name)
             examples = max(3, int(n * EXAMPLES.get(backend_name, 0.5)))
 
             @settings(hyp, max_examples=examples)

@@ -16,6 +16,8 @@ import pytest
 from edu_nn.backends import RandomKey, load_backend
 from edu_nn.backends.conformance import *  # noqa: F401,F403  (the suite's tests)
 
+from opcheck import DEVICE
+
 
 @pytest.fixture
 def backend(backend_name):
@@ -26,6 +28,12 @@ def backend(backend_name):
 @pytest.fixture(params=["float32", "float64"])
 def conformance_dtype(request) -> str:
     return request.param
+
+
+@pytest.fixture
+def conformance_device() -> str:
+    """The CPU, or EDU_NN_TEST_DEVICE (e.g. "cuda") on a machine with a GPU (opcheck.py)."""
+    return DEVICE
 
 
 # ------------------------------------------------------ the suite catches bugs

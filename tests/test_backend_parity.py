@@ -31,6 +31,7 @@ import edu_nn.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 from core_mlp import init_mlp, load_digits_split, mlp_forward, sgd_step  # noqa: E402
+from opcheck import DEVICE, skip_unless_device  # noqa: E402
 
 SIZES = (64, 64, 10)
 STEPS, BATCH, LR, SEED = 200, 32, 0.1, 0
@@ -48,14 +49,14 @@ def digits():
     return x_train, y_train, batches
 
 
-def train_edu_nn(backend, digits, dtype="float64"):
+def train_edu_nn(backend, digits, dtype="float64", device=None):
     """(losses: array of shape (STEPS,), final params as NumPy arrays) on one backend."""
     x_train, y_train, batches = digits
-    params = init_mlp(SIZES, seed=SEED, dtype=dtype, backend=backend)
+    params = init_mlp(SIZES, seed=SEED, dtype=dtype, backend=backend, device=device)
     losses = []
     for idx in batches:
-        x = edu_nn.tensor(x_train[idx], dtype=dtype, backend=backend)
-        y = edu_nn.tensor(y_train[idx], backend=backend)
+        x = edu_nn.tensor(x_train[idx], dtype=dtype, backend=backend, device=device)
+        y = edu_nn.tensor(y_train[idx], backend=backend, device=device)
         loss = F.cross_entropy(mlp_forward(params, x), y)
         assert loss.dtype == dtype, f"{backend}: the loss is {loss.dtype}, not {dtype}"
         loss.backward()
@@ -123,12 +124,14 @@ def test_numpy_backend_matches_training_by_hand(digits, numpy_run):
 
 
 def test_loss_curve_matches_numpy(backend_name, digits, numpy_run):
-    """200 float64 SGD steps on ``backend_name``: every loss and the final weights within
-    1e-9 relative of the NumPy backend's."""
+    """200 float64 SGD steps on ``backend_name`` (on EDU_NN_TEST_DEVICE, e.g. a GPU, when
+    set): every loss and the final weights within 1e-9 relative of the NumPy backend's."""
+    skip_unless_device(backend_name)
     # float64 must be real float64 on this backend (JAX needs 64-bit mode for it)
-    probe = edu_nn.tensor(np.ones(2), dtype="float64", backend=backend_name)
+    probe = edu_nn.tensor(np.ones(2), dtype="float64", backend=backend_name, device=DEVICE)
     assert str(probe.data.dtype).endswith("float64"), (backend_name, probe.data.dtype)
-    losses, params = train_edu_nn(backend_name, digits)
+    assert probe.device.split(":")[0] == DEVICE, (backend_name, probe.device)
+    losses, params = train_edu_nn(backend_name, digits, device=DEVICE)
     want_losses, want_params = numpy_run
     assert_same_curve(losses, want_losses, f"{backend_name} vs NumPy backend")
     assert_same_params(params, want_params, f"{backend_name} vs NumPy backend")
