@@ -49,7 +49,8 @@ the import.
 Most tests are rows of the table ``CASES``: ``Case(primitive, label, reference, *args,
 out=..., **kwargs)``. NumPy float arrays in ``args`` are converted to the dtype under test
 (then to the backend's arrays), integer and bool arrays keep their dtype, :data:`DT` stands
-for the dtype name under test, and :class:`Raw` passes a value as it is (for ``asarray``).
+for the dtype name under test, :data:`DEV` for the device under test, and :class:`Raw`
+passes a value as it is (for ``asarray``).
 """
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ from edu_nn.backends.base import DTYPES, Backend, BackendError, RandomKey
 
 #: Placeholder in a case's arguments for the floating dtype under test ("float32"/"float64").
 DT = "<dtype under test>"
+#: Placeholder for the device under test ("cpu" unless a ``conformance_device`` is given).
+DEV = "<device under test>"
 
 #: Tolerances for comparing a backend's floating results with NumPy's, per dtype.
 TOLERANCES = {"float32": dict(rtol=2e-5, atol=1e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
@@ -464,6 +467,7 @@ CASES += [
     C("astype", "int-to-float", lambda x, d: x.astype(d), _ints(3, 4), DT),
     C("astype", "bool-to-float", lambda x, d: x.astype(d), _MASK34, DT),
     C("to_device", "cpu", lambda x, d: x, _u(3, 4), "cpu"),
+    C("to_device", "device-under-test", lambda x, d: x, _u(3, 4), DEV),
     C("dtype_of", "float", lambda x: x.dtype.name, _u(3), out="python"),
     C("dtype_of", "int64", lambda x: x.dtype.name, _ints(3), out="python"),
     C("dtype_of", "bool", lambda x: x.dtype.name, _MASK34, out="python"),
@@ -542,6 +546,8 @@ def _convert(backend: Backend, value: Any, dtype: str, to_backend: bool,
     by element."""
     if isinstance(value, str) and value == DT:
         return dtype
+    if isinstance(value, str) and value == DEV:
+        return device
     if isinstance(value, Raw):
         raw = value.value
         if isinstance(raw, np.ndarray):
@@ -612,6 +618,8 @@ def test_matches_numpy(backend, dtype_under_test, device_under_test, case):
     # results live where the array arguments are; creation primitives default to the CPU
     native = [a for a in _arrays_in(backend, (args, kwargs)) if backend.is_array(a)]
     on = device_under_test if native else "cpu"
+    if case.prim == "to_device":
+        on = args[1]  # "cpu", or the device under test as the backend names it
     result = getattr(backend, case.prim)(*args, **kwargs)
     expected = case.ref(*_convert(backend, case.args, dtype_under_test, to_backend=False),
                         **_convert(backend, case.kwargs, dtype_under_test, to_backend=False))

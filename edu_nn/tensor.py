@@ -219,8 +219,16 @@ class Tensor:
                     f".sum() or .mean()), or pass gradient= with d(loss)/d(this tensor).")
             grad = self.backend.ones_like(self.data)
         else:
-            grad = gradient.data if isinstance(gradient, Tensor) else \
-                self.backend.asarray(gradient, self.dtype, self.device)
+            if isinstance(gradient, Tensor):
+                if gradient.backend is not self.backend or gradient.device != self.device:
+                    raise RuntimeError(
+                        f"backward(): gradient is on backend {gradient.backend.name!r}, device "
+                        f"{gradient.device!r}, but the tensor is on backend "
+                        f"{self.backend.name!r}, device {self.device!r}; move it first, e.g. "
+                        f"gradient.to(backend={self.backend.name!r}, device={self.device!r})")
+                grad = gradient.data
+            else:
+                grad = self.backend.asarray(gradient, self.dtype, self.device)
             if tuple(grad.shape) != self.shape:
                 raise RuntimeError(f"backward(): gradient has shape {tuple(grad.shape)} but the "
                                    f"tensor has shape {self.shape}; they must match")

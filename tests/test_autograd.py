@@ -9,6 +9,7 @@ import edu_nn
 from edu_nn import Function
 from edu_nn.autograd.engine import sum_to_shape, topological_order
 from edu_nn.grading import GradcheckError, gradcheck
+from opcheck import DEVICE, skip_unless_device
 
 
 def t(values, **kw):
@@ -153,6 +154,31 @@ def test_backward_gradient_shape_must_match():
     x = t([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match=r"gradient has shape \(3,\).*\(2,\)"):
         (x * 2).backward(t([1.0, 1.0, 1.0]))
+
+
+def test_backward_gradient_on_another_backend_is_refused(backend_name):
+    """Before, the gradient's array went straight into the op's backward, to fail there
+    with the library's own error (or to be mixed in silently)."""
+    other = "torch" if backend_name == "numpy" else "numpy"
+    pytest.importorskip(other)
+    y = edu_nn.tensor([1.0, 2.0], requires_grad=True, backend=backend_name) * 2
+    with pytest.raises(RuntimeError, match=rf"gradient is on backend '{other}'.*"
+                                           rf"tensor is on backend '{backend_name}'.*\.to\("):
+        y.backward(edu_nn.tensor([1.0, 1.0], backend=other))
+
+
+def test_backward_gradient_on_another_device_is_refused(backend_name):
+    """Runs where EDU_NN_TEST_DEVICE names a device the backend has (a GPU check)."""
+    if DEVICE == "cpu":
+        pytest.skip("needs EDU_NN_TEST_DEVICE (e.g. cuda) on a machine that has that device")
+    skip_unless_device(backend_name)
+    x = edu_nn.tensor([1.0, 2.0], requires_grad=True, backend=backend_name, device=DEVICE)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"gradient is on .*device 'cpu'.*\.to\("):
+        y.backward(edu_nn.tensor([1.0, 1.0], backend=backend_name))
+    y.backward(edu_nn.tensor([1.0, 3.0], backend=backend_name, device=y.device))
+    assert x.grad.device == x.device != "cpu"
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 6.0])
 
 
 def test_backward_on_tensor_without_grad_explains():

@@ -74,7 +74,7 @@ def edu_run(spec: OpSpec, case: Case, backend: str, upstream: np.ndarray):
     """edu_nn's forward value and hand-written gradients d<out, upstream>/d(input)."""
     inputs = to_tensors(case, backend, "float64", True)
     out = spec.fn(*inputs, **case.kwargs)
-    out.backward(edu_nn.tensor(upstream, dtype="float64", backend=backend))
+    out.backward(edu_nn.tensor(upstream, dtype="float64", backend=backend, device=out.device))
     grads = []
     for i in differentiable(case):
         assert inputs[i].grad is not None, f"{spec.name}: input {i} got no gradient on {backend}"
