@@ -209,16 +209,28 @@ def _add_grade(subparsers) -> None:
                        help="the edu_nn backend references are computed with (default: numpy)")
     grade.add_argument("--public-only", action="store_true",
                        help="run only tests/public_*.py (as edu-nn check does)")
+    grade.add_argument("--unsandboxed", action="store_true",
+                       help="grade even where student code cannot be separated from the "
+                            "grader (not root); results.json says so; never on a shared "
+                            "grading machine")
     grade.set_defaults(run=_run_grade)
 
 
 def _run_grade(args: argparse.Namespace) -> int:
     from .grading.results import failure_results, write_results
+    from .grading.sandbox import SandboxUnavailable
     try:
         from .grading.grader import grade_submission
         results = grade_submission(args.submission, args.assignment, backend=args.backend,
-                                   include_hidden=not args.public_only)
+                                   include_hidden=not args.public_only,
+                                   unsandboxed=args.unsandboxed)
         status = 0
+    except SandboxUnavailable as exc:
+        print(f"edu-nn grade: {exc}", file=sys.stderr)
+        write_results(failure_results("The autograder refused to run your code because it "
+                                      "could not sandbox it (not your fault: tell the course "
+                                      "staff)."), args.out)
+        return 2
     except Exception as exc:  # noqa: BLE001 - a results.json is written whatever happens
         results = failure_results(f"The autograder failed (tell the course staff): "
                                   f"{type(exc).__name__}: {exc}")

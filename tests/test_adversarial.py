@@ -309,7 +309,7 @@ def check_kind(batch, kind: str) -> dict:
 def needs(protection: str):
     p = protections()
     if not getattr(p, protection):
-        pytest.skip(f"this grader runs without {protection}: {p.off_message()}")
+        pytest.skip(f"this grader runs without {protection}: {p.staff_note()}")
 
 
 def test_honest_answers_score_as_expected(batch):
@@ -390,12 +390,12 @@ def test_7_no_secrets_no_solution_no_network(batch):
     assert "env: {'OPENBLAS_NUM_THREADS'" in text   # only what the grader set
     assert "through a trusted driver" not in text and "x.T @ grad" not in text
     assert "cannot read " + str(ADV / "tests" / "hidden_adv.py") in text or \
-        not protections().hide
+        not protections().jail
     assert batch["accepted"] == [] or not protections().netns
 
 
 def test_7_hidden_files_and_network_need_root_protections(batch):
-    needs("hide")
+    needs("jail")
     needs("netns")
     text = outputs(batch["results"]["snoop"])
     listing = text.split("listing:")[1].splitlines()[0]
@@ -414,7 +414,7 @@ def test_9_torch_and_jax_are_not_importable(batch):
 
 
 def test_9_bypassing_the_import_hook_finds_no_torch(batch):
-    needs("hide")
+    needs("jail")
     check_kind(batch, "bypass_import_hook")
 
 
@@ -428,7 +428,7 @@ def test_10_allocating_16_gib_fails(batch):
 
 
 def test_10_fork_bomb_is_contained(batch):
-    needs("nproc")
+    needs("jail")
     text = outputs(check_kind(batch, "fork_bomb"))
     assert "BlockingIOError" in text or "Resource temporarily unavailable" in text or \
         "took longer" in text

@@ -3,11 +3,12 @@
 
 hw2's training test sends the child the held-out digit images and keeps their labels. The
 images are sklearn's digits, so a submission that skips training and finds each image in
-``sklearn.datasets.load_digits()`` would score 100%. hw2's manifest blocks sklearn (and
-edu_nn; hw3's also mnist1d, which regenerate MNIST-1D with its labels). Each cheat is
-graded twice: with the assignment as shipped (the cheat must fail, and the message must
-name the blocked import) and with ``block_imports`` taken out of the manifest (the cheat must
-then pass: this shows it is a working cheat, so the first grading tests the block).
+``sklearn.datasets.load_digits()`` would score 100%. The jail holds no sklearn (nor edu_nn or
+mnist1d, which regenerate MNIST-1D with its labels), and hw2's manifest names the block so the
+refusal explains itself. Each cheat is graded: with the assignment as shipped (the cheat must
+fail, and the message must name the blocked import), with ``block_imports`` taken out of the
+manifest (still fails: the jail is an allow-list), and unsandboxed without the block (the
+cheat must then pass: this shows it is a working cheat, so the other gradings test something).
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from edu_nn.grading.assign import assign
 from edu_nn.grading.grader import grade_submission
 from edu_nn.grading.manifest import ManifestError, parse_manifest
 from edu_nn.grading.results import validate_results
-from edu_nn.grading.sandbox import protections
+import edu_nn.grading.sandbox as sandbox
+from edu_nn.grading.sandbox import Protections, protections
 
 pytest.importorskip("sklearn")
 ASSIGNMENTS = Path(__file__).resolve().parents[1] / "assignments"
@@ -78,11 +80,20 @@ def hw2(tmp_path_factory):
     return result.solution, shipped, unblocked
 
 
-def _grade_cheat(solution: Path, assignment: Path, cheat: str, tmp_path: Path) -> dict:
+def _grade_cheat(solution: Path, assignment: Path, cheat: str, tmp_path: Path,
+                 unsandboxed: bool = False) -> dict:
     sub = tmp_path / "submission"
     shutil.copytree(solution, sub)
     (sub / "mlp.py").write_text((solution / "mlp.py").read_text() + cheat)
-    results = grade_submission(sub, assignment)
+    if unsandboxed:      # as on a machine where no jail can be built
+        saved, sandbox._PROTECTIONS = sandbox._PROTECTIONS, Protections("unsandboxed",
+                                                                        why="a test")
+        try:
+            results = grade_submission(sub, assignment, unsandboxed=True)
+        finally:
+            sandbox._PROTECTIONS = saved
+    else:
+        results = grade_submission(sub, assignment)
     assert validate_results(results) == []
     return {t["name"]: t for t in results["tests"] if t["name"] in TRAINING_TESTS}
 
@@ -94,27 +105,29 @@ def test_sklearn_lookup_fails_and_names_the_block(hw2, tmp_path):
     for t in blocked.values():
         assert t["status"] == "failed" and t["score"] == 0
         assert "sklearn is not available while grading this assignment" in t["output"]
-    # the same cheat without the block: full marks on the training tests
-    open_ = _grade_cheat(solution, unblocked, LOOKUP_BY_IMPORT, tmp_path / "b")
+    if protections().jail:    # without the block the jail still has no sklearn
+        jailed = _grade_cheat(solution, unblocked, LOOKUP_BY_IMPORT, tmp_path / "c")
+        for t in jailed.values():
+            assert t["score"] == 0 and "No module named 'sklearn'" in t["output"]
+    # the same cheat without the block or a jail: full marks on the training tests
+    open_ = _grade_cheat(solution, unblocked, LOOKUP_BY_IMPORT, tmp_path / "b", True)
     assert all(t["status"] == "passed" and t["score"] == t["max_score"] > 0
                for t in open_.values()), {k: t["output"][:300] for k, t in open_.items()}
 
 
-def test_reading_the_data_file_by_path_fails_where_folders_are_hidden(hw2, tmp_path):
-    """Without importing sklearn, its digits file can still be opened by path, unless the
-    grader hides the folder (mount namespace: as root, as on Gradescope and in CI)."""
+def test_reading_the_data_file_by_path_fails_in_the_jail(hw2, tmp_path):
+    """Without importing sklearn, its digits file can be opened by path, unless the child
+    sees only the jail (as root, as on Gradescope and in CI)."""
     import sklearn
     path = Path(sklearn.__file__).parent / "datasets" / "data" / "digits.csv.gz"
     assert path.is_file()
     cheat = LOOKUP_BY_FILE.replace("@PATH@", repr(str(path)))
     solution, shipped, unblocked = hw2
-    open_ = _grade_cheat(solution, unblocked, cheat, tmp_path / "b")
+    open_ = _grade_cheat(solution, unblocked, cheat, tmp_path / "b", unsandboxed=True)
     assert all(t["status"] == "passed" for t in open_.values()), "the file cheat works"
-    if not protections().hide:
-        pytest.skip("folders are hidden only when the grader runs as root: "
-                    + protections().notes.get("assignment and torch/jax folders hidden "
-                                              "(own mount namespace)", ""))
-    blocked = _grade_cheat(solution, shipped, cheat, tmp_path / "a")
+    if not protections().jail:
+        pytest.skip(f"no jail here: {protections().why}")
+    blocked = _grade_cheat(solution, unblocked, cheat, tmp_path / "a")
     for t in blocked.values():
         assert t["status"] == "failed" and t["score"] == 0
         assert "digits.csv.gz" in t["output"] and "No such file" in t["output"]

@@ -96,7 +96,7 @@ class AssignResult:
 
 # --------------------------------------------------------------------- grading
 def grade(submission: str | Path, assignment: str | Path, *, include_hidden: bool = True,
-          backend: str = "numpy", sandbox: bool = True) -> dict:
+          backend: str = "numpy", unsandboxed: bool = False, select: str | None = None) -> dict:
     """Grade one submission folder; returns Gradescope's results.json structure.
 
     The one place where assign and check call the grading engine
@@ -104,7 +104,8 @@ def grade(submission: str | Path, assignment: str | Path, *, include_hidden: boo
     """
     from .grader import grade_submission
     return grade_submission(submission, assignment, backend=backend,
-                            include_hidden=include_hidden, sandbox=sandbox)
+                            include_hidden=include_hidden, unsandboxed=unsandboxed,
+                            select=select)
 
 
 # -------------------------------------------------------------------- discovery

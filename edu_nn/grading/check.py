@@ -87,7 +87,8 @@ def check(path: str | Path = ".", *, backend: str = "numpy", color: str = "auto"
         print(f"edu-nn check: {exc}", file=sys.stderr)
         return 2
     from .assign import grade
-    results = grade(folder, folder, include_hidden=False, backend=backend)
+    # a student running their own code: no jail needed (one is used where root can build it)
+    results = grade(folder, folder, include_hidden=False, backend=backend, unsandboxed=True)
     text, ok = format_report(results, manifest.title or manifest.name,
                              color=_use_color(color, stream))
     print(text, file=stream)

@@ -30,10 +30,11 @@ class GradebookRow:
 
 
 def _grade_one(job: tuple) -> tuple[str, dict, str]:
-    student, submission, assignment, backend, results_path, hide = job
+    student, submission, assignment, backend, results_path, unsandboxed = job
     from .grader import grade_submission
     try:
-        results = grade_submission(submission, assignment, backend=backend, hide=hide)
+        results = grade_submission(submission, assignment, backend=backend,
+                                   unsandboxed=unsandboxed)
         status = "ungradable" if "cannot be graded" in results.get("output", "") else "graded"
     except Exception as exc:  # noqa: BLE001 - one broken grading must not stop the others
         results = failure_results(f"The grader failed on this submission (tell the course "
@@ -45,7 +46,7 @@ def _grade_one(job: tuple) -> tuple[str, dict, str]:
 
 
 def grade_all(folder: str | Path, assignment: str | Path, out: str | Path, *, jobs: int = 1,
-              backend: str = "numpy") -> list[GradebookRow]:
+              backend: str = "numpy", unsandboxed: bool = False) -> list[GradebookRow]:
     """Grade each subfolder of ``folder``; write results and ``out/gradebook.csv``.
 
     Returns the gradebook rows (sorted by student name).
@@ -58,8 +59,7 @@ def grade_all(folder: str | Path, assignment: str | Path, out: str | Path, *, jo
     students = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.is_symlink()
                       and not p.name.startswith("."))
     out.mkdir(parents=True, exist_ok=True)
-    hide = (str(folder), str(out))      # a child never sees the other submissions or results
-    jobs_list = [(s, folder / s, str(assignment), backend, out / s / "results.json", hide)
+    jobs_list = [(s, folder / s, str(assignment), backend, out / s / "results.json", unsandboxed)
                  for s in students]
     if jobs <= 1:
         done = [_grade_one(job) for job in jobs_list]

@@ -17,6 +17,8 @@ A test passes (full points) when it returns; ``sub.check_close``/``sub.check`` a
 from __future__ import annotations
 
 import math
+import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -89,16 +91,25 @@ class Submission:
 
     Attributes:
         backend: "numpy", "torch" or "jax": the backend to compute references with.
+        deadline: ``time.monotonic()`` by which the whole submission's grading must end (the
+            run's budget); a call never gets more time than is left.
+        hung: file or driver name -> why importing it never finished (found once by the
+            grader's import probe, so that each later call to it fails at once).
     """
     config: SandboxConfig
     backend: str = "numpy"
     timeout: float = 10.0
+    deadline: float = math.inf
+    hung: dict[str, str] = field(default_factory=dict)
     checks: list[_Check] = field(default_factory=list)
     dtypes: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    staff: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
     fraction: float | None = None
     partial_message: str = ""
     seconds: float = 0.0
+    timed_out: bool = False
 
     # ---------------------------------------------------------------- calls
     def call(self, file: str, qualname: str, *args: Any, **kwargs: Any) -> Any:
@@ -124,10 +135,28 @@ class Submission:
                              f"(found: {sorted(self.config.drivers)})")
         return self._run("run", driver, entry, args, kwargs, f"{entry} (drivers/{driver})")
 
+    def secret_seed(self) -> int:
+        """A seed for held-out data that no submission can learn or enumerate: 63 random
+        bits drawn anew on every run (recorded for the staff in extra_data)."""
+        seed = secrets.randbits(63)
+        self.seeds.append(seed)
+        return seed
+
     def _run(self, kind, file, qualname, args, kwargs, label) -> Any:
+        if file in self.hung:
+            self.timed_out = True
+            raise TestFailure(f"{label} was not run: {self.hung[file]}")
+        left = self.deadline - time.monotonic()
+        if left <= 1:
+            self.timed_out = True
+            raise TestFailure(f"{label} was not run: the time for grading the whole "
+                              f"submission is used up (earlier calls took it: infinite loops?)")
         result: CallResult = run_call(self.config, kind, file, qualname, args, kwargs,
-                                      self.timeout)
+                                      min(self.timeout, left))
         self.seconds += result.seconds
+        self.timed_out |= result.timed_out
+        if result.staff:
+            self.staff.append(f"{label}: {result.staff}")
         if result.output.strip():
             self.outputs.append(f"{label} printed:\n{result.output.rstrip()}")
         if not result.ok:

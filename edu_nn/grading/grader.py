@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import types
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -31,9 +32,10 @@ from .graded import GRADED_ATTR, GradedInfo, Submission, TestFailure
 from .manifest import ManifestError, load_manifest
 from .markers import MarkerError, find_marker_strings, transform
 from .results import failure_results
-from .sandbox import SandboxConfig, protections
+from .sandbox import SandboxConfig, SandboxUnavailable, protections, run_call
 
-__all__ = ["grade_submission", "load_tests", "GradedTest", "LoadError", "MAX_SUBMITTED_BYTES"]
+__all__ = ["grade_submission", "load_tests", "GradedTest", "LoadError", "MAX_SUBMITTED_BYTES",
+           "SandboxUnavailable"]
 
 #: A submitted file larger than this is not graded (a submission is source code).
 MAX_SUBMITTED_BYTES = 5 * 2 ** 20
@@ -178,16 +180,6 @@ def _drivers(assignment: Path, tmp: Path) -> dict[str, Path]:
     return out
 
 
-def _secret_folders(assignment: Path) -> list[Path]:
-    """Folders a child must not see: the assignment, the folder around it (other
-    assignments, the solution next to the autograder) and an ``edu-nn assign`` OUT folder.
-    The sandbox keeps any that hold what the child itself needs (edu_nn, the interpreter)."""
-    folders = [assignment, assignment.parent]
-    if (assignment.parent.parent / ".edu-nn-assign").exists():
-        folders.append(assignment.parent.parent)
-    return folders
-
-
 def _json_float(x: float | None):
     if x is None:
         return None
@@ -196,7 +188,7 @@ def _json_float(x: float | None):
 
 def grade_submission(submission: str | Path, assignment: str | Path, *,
                      backend: str = "numpy", include_hidden: bool = True,
-                     sandbox: bool = True, hide: Sequence[str | Path] = ()) -> dict:
+                     unsandboxed: bool = False, select: str | None = None) -> dict:
     """Grade the submission folder ``submission`` with the tests of ``assignment``.
 
     Args:
@@ -204,17 +196,28 @@ def grade_submission(submission: str | Path, assignment: str | Path, *,
         assignment: the autograder's assignment folder, or the instructor's source folder.
         backend: the edu_nn backend tests compute references with (numpy, torch, jax).
         include_hidden: also run tests/hidden_*.py (False for ``edu-nn check``).
-        sandbox: False runs children without limits or namespaces (debugging only).
-        hide: more folders the children must not see (``grade-all``: the other submissions).
+        unsandboxed: where no jail can be built (the grader is not root), run the student's
+            code as this user anyway (``edu-nn check``; ``grade --unsandboxed``). The results'
+            staff data say so.
+        select: run only the tests whose name contains this text (``edu-nn check -k``).
 
     Returns:
         Gradescope's results.json structure (always; a submission that cannot be graded gets
         score 0 and a message saying why).
+
+    Raises:
+        SandboxUnavailable: no jail here and ``unsandboxed`` is False (nothing was run).
     """
     start = time.perf_counter()
     submission, assignment = Path(submission).resolve(), Path(assignment).resolve()
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(_BACKENDS)}, got {backend!r}")
+    prot = protections()
+    if not prot.jail and not unsandboxed:
+        raise SandboxUnavailable(
+            f"refusing to grade: student code cannot be separated from the grader here "
+            f"({prot.why}). Grade as root (e.g. in a container), or pass --unsandboxed "
+            f"to run it as this user anyway (never on a shared grading machine).")
     if backend == "jax":     # references in float64 need JAX's 64-bit mode
         import jax
         jax.config.update("jax_enable_x64", True)
@@ -228,52 +231,76 @@ def grade_submission(submission: str | Path, assignment: str | Path, *,
     except LoadError as exc:
         return failure_results(f"The assignment's tests could not be loaded (tell the course "
                                f"staff): {exc}", time.perf_counter() - start)
+    if select:
+        tests = [t for t in tests if select in t.name]
     if not submission.is_dir():
         problems = [f"the submission folder {submission} does not exist"]
     else:
         problems = _submission_problems(submission, manifest.files)
     digest = _hash(submission, manifest.files) if submission.is_dir() else ""
-
-    prot = protections() if sandbox else None
-    notes = []
-    if prot is not None and prot.off_message():
-        notes.append(prot.off_message())
-        if prot.off_message() not in _warned:
-            _warned.add(prot.off_message())
-            print(f"edu-nn grade: {prot.off_message()}", file=sys.stderr)
-    elif not sandbox:
-        notes.append("sandbox=False: the student's code ran without limits or isolation")
+    staff = [prot.staff_note()] if prot.staff_note() else []
+    if not prot.jail:
+        staff.insert(0, "UNSANDBOXED: the student's code ran as the grading user, with "
+                        "limits only")
+    for note in staff:
+        if note not in _warned:
+            _warned.add(note)
+            print(f"edu-nn grade: {note}", file=sys.stderr)
 
     results_tests = []
+    deadline = time.monotonic() + manifest.time_budget
     with tempfile.TemporaryDirectory(prefix="edu-nn-grade-") as tmp:
         config = SandboxConfig(
             files={name: submission / name for name in manifest.files},
             drivers=_drivers(assignment, Path(tmp)), memory_mb=manifest.memory_mb,
-            hide=[*_secret_folders(assignment), submission, *map(Path, hide)],
-            block_imports=manifest.block_imports, sandbox=sandbox)
+            block_imports=manifest.block_imports, unsandboxed=unsandboxed)
+        hung = {} if problems else _import_probe(config, manifest.import_timeout)
         for number, test in enumerate(tests, 1):
             results_tests.append(_run_test(test, number, config, backend, problems,
-                                           manifest.name, digest))
+                                           manifest.name, digest, deadline, hung))
     score = sum(t["score"] for t in results_tests)
     lines = []
     if problems:
         lines.append("This submission cannot be graded:\n" +
                      "\n".join(f"  - {p}" for p in problems))
+    if hung:
+        lines.append("Importing your code never finished, so the tests that need it failed at "
+                     "once:\n" + "\n".join(f"  - {why}" for why in dict.fromkeys(hung.values())))
     if not results_tests:
-        lines.append("No graded test was found (tell the course staff).")
+        lines.append("No graded test was found (tell the course staff)." if not select else
+                     f"No test name contains {select!r}.")
     extra = {"assignment": manifest.name, "backend": backend, "submission_sha256": digest,
-             "include_hidden": include_hidden}
-    if prot is not None:
-        extra["sandbox"] = prot.summary()
+             "include_hidden": include_hidden, "sandbox": prot.summary(),
+             "status": "ungradable" if problems else
+             "timeout" if any(t["extra_data"].get("timed_out") for t in results_tests)
+             else "graded"}
+    staff += [s for t in results_tests for s in t["extra_data"].pop("staff", [])]
+    if staff:
+        extra["staff"] = staff
     return {"score": float(score), "execution_time": round(time.perf_counter() - start, 3),
-            "output": "\n".join(lines + notes), "visibility": "visible",
+            "output": "\n".join(lines), "visibility": "visible",
             "extra_data": extra, "tests": results_tests}
 
 
+def _import_probe(config: SandboxConfig, limit: float) -> dict[str, str]:
+    """Import each submitted module and each driver once, in parallel, under ``limit``
+    seconds: name -> why, for those whose import never finished. A hang at import is then
+    paid once, not by every test (an import that raises is left to the tests: they show it)."""
+    names = [n for n in config.files if n.endswith(".py")] + list(config.drivers)
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        done = list(pool.map(lambda n: run_call(config, "import", n, "", (), {}, limit), names))
+    return {name: f"importing {name} took longer than {limit:g} s: an infinite loop or heavy "
+                  f"work at the top level of your file (put it in a function)?"
+            for name, result in zip(names, done) if result.timed_out}
+
+
 def _run_test(test: GradedTest, number: int, config: SandboxConfig, backend: str,
-              problems: list[str], assignment_name: str, digest: str) -> dict:
+              problems: list[str], assignment_name: str, digest: str, deadline: float,
+              hung: dict[str, str]) -> dict:
     seed = _seed(assignment_name, test.name)
-    sub = Submission(config, backend=backend, timeout=test.timeout)
+    sub = Submission(config, backend=backend, timeout=test.timeout, deadline=deadline,
+                     hung=hung)
+    started = time.perf_counter()
     status, message = "failed", ""
     if problems:
         message = "not run: the submission cannot be graded:\n" + "\n".join(problems)
@@ -299,7 +326,12 @@ def _run_test(test: GradedTest, number: int, config: SandboxConfig, backend: str
              "tolerance": {"rtol": worst.rtol, "atol": worst.atol} if worst else None,
              "reference": backend, "dtype": sorted(set(sub.dtypes)) or None, "seed": seed,
              "submission_sha256": digest, "file": test.file,
-             "call_seconds": round(sub.seconds, 3)}
+             "call_seconds": round(sub.seconds, 3),
+             "seconds": round(time.perf_counter() - started, 3), "timed_out": sub.timed_out}
+    if sub.seeds:
+        extra["secret_seeds"] = sub.seeds
+    if sub.staff:
+        extra["staff"] = sub.staff
     return {"name": test.name, "number": str(number), "score": float(score),
             "max_score": float(test.points), "status": status, "output": output[:20_000],
             "visibility": test.visibility, "extra_data": extra}

@@ -5,6 +5,11 @@
     files = ["autograd_ops.py"]           # what a submission contains; only these files are
                                           # copied next to the student's code when grading
     default_timeout = 10                  # seconds per graded call (optional, default 10)
+    import_timeout = 15                   # seconds to import each submitted file (optional):
+                                          # a file that hangs at import fails every test at once
+    time_budget = 480                     # seconds for grading one whole submission (optional;
+                                          # keep it under the platform's limit: Gradescope's
+                                          # default is 600); later tests fail when it is used up
     memory_mb = 1024                      # memory limit of a graded call (optional, default 1024)
     block_imports = ["sklearn"]           # more modules graded code may not import (optional;
                                           # torch and jax always are): e.g. the library that
@@ -41,6 +46,7 @@ MANIFEST_NAME = "assignment.toml"
 #: Gradescope's visibility vocabulary.
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 _TOP_KEYS = ("name", "title", "files", "default_timeout", "memory_mb", "block_imports",
+             "import_timeout", "time_budget",
              "tests")
 _TEST_KEYS = ("name", "points", "visibility", "timeout")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -76,6 +82,8 @@ class Manifest:
     tests: list[TestSpec] = field(default_factory=list)
     path: str = MANIFEST_NAME
     block_imports: list[str] = field(default_factory=list)
+    import_timeout: float = 15.0
+    time_budget: float = 480.0
 
     def test(self, name: str) -> TestSpec | None:
         """The ``[[tests]]`` entry named ``name``, or None."""
@@ -86,7 +94,9 @@ class Manifest:
         lines = [f"name = {_toml(self.name)}", f"title = {_toml(self.title)}",
                  f"files = {_toml(self.files)}",
                  f"default_timeout = {_toml(self.default_timeout)}",
-                 f"memory_mb = {_toml(self.memory_mb)}"]
+                 f"memory_mb = {_toml(self.memory_mb)}",
+                 f"import_timeout = {_toml(self.import_timeout)}",
+                 f"time_budget = {_toml(self.time_budget)}"]
         if self.block_imports:
             lines.append(f"block_imports = {_toml(self.block_imports)}")
         for t in self.tests if tests is None else tests:
@@ -155,6 +165,11 @@ def parse_manifest(text: str, path: str = MANIFEST_NAME) -> Manifest:
         fail(f"memory_mb must be a positive whole number of megabytes, got {memory!r}",
              "memory_mb")
 
+    import_timeout, budget = data.get("import_timeout", 15.0), data.get("time_budget", 480.0)
+    for key, value in (("import_timeout", import_timeout), ("time_budget", budget)):
+        if not _positive(value):
+            fail(f"{key} must be a positive number of seconds, got {value!r}", key)
+
     blocked = data.get("block_imports", [])
     if not (isinstance(blocked, list)
             and all(isinstance(b, str) and _IDENTIFIER.match(b) for b in blocked)):
@@ -198,7 +213,8 @@ def parse_manifest(text: str, path: str = MANIFEST_NAME) -> Manifest:
         tests.append(TestSpec(test_name, points, visibility, test_timeout,
                               where.line(None, i)))
     return Manifest(name=name, files=list(files), title=title, default_timeout=timeout,
-                    memory_mb=memory, tests=tests, path=path, block_imports=list(blocked))
+                    memory_mb=memory, tests=tests, path=path, block_imports=list(blocked),
+                    import_timeout=float(import_timeout), time_budget=float(budget))
 
 
 def _bad_file_name(name: str) -> str | None:

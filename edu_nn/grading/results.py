@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .manifest import VISIBILITIES
 
-__all__ = ["validate_results", "write_results", "failure_results"]
+__all__ = ["validate_results", "write_results", "failure_results", "sanitize"]
 
 _TOP = {"score", "execution_time", "output", "output_format", "test_output_format",
         "test_name_format", "visibility", "stdout_visibility", "extra_data", "tests",
@@ -29,6 +29,31 @@ _TOP = {"score", "execution_time", "output", "output_format", "test_output_forma
 _TEST = {"score", "max_score", "status", "name", "name_format", "number", "output",
          "output_format", "tags", "visibility", "extra_data"}
 _FORMATS = {"text", "html", "simple_format", "md", "ansi"}
+
+
+def _strings(value, where: str = "results"):
+    """Every string in a JSON-like tree (keys too), with where it is."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k, f"{where} key")
+            yield from _strings(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{where}[{i}]")
+
+
+def sanitize(value):
+    """A copy of ``value`` in which every string is valid Unicode (a lone surrogate, which a
+    student's exception message may carry, becomes U+FFFD), so the JSON is valid UTF-8."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {sanitize(k): sanitize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sanitize(v) for v in value]
+    return value
 
 
 def _number(x) -> bool:
@@ -44,6 +69,11 @@ def validate_results(results) -> list[str]:
         json.dumps(results, allow_nan=False)
     except (TypeError, ValueError) as exc:
         problems.append(f"not JSON-serializable as strict JSON (no NaN/inf): {exc}")
+    for where, text in _strings(results):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            problems.append(f"{where} is not valid UTF-8 text (a lone surrogate?)")
     for key in sorted(set(results) - _TOP):
         problems.append(f"unknown top-level key {key!r}")
     tests = results.get("tests")
@@ -108,10 +138,10 @@ def write_results(results: dict, path: str | Path) -> Path:
     """Write ``results`` as strict JSON, atomically (a reader never sees half a file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results, indent=2, allow_nan=False)
+    text = json.dumps(sanitize(results), indent=2, allow_nan=False, ensure_ascii=False)
     fd, tmp = tempfile.mkstemp(prefix=".results-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text + "\n")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

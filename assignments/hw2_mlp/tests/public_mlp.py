@@ -234,5 +234,7 @@ def test_mlp_other_shapes(sub, rng):
 
 @graded(points=6, visibility="after_due_date", timeout=90)
 def test_train_digits_other_split(sub, rng):
-    check_training(sub, split_seed=7, train_seed=3, target=0.95)
+    # a split drawn anew on every run from 63 secret bits: no submission can know or
+    # enumerate which digits are held out
+    check_training(sub, split_seed=sub.secret_seed(), train_seed=3, target=0.95)
 # END HIDDEN TESTS
