@@ -428,3 +428,28 @@ def test_a_non_root_grader_refuses_unless_unsandboxed(tmp_path):
         assert results["extra_data"]["sandbox"]["mode"] == "unsandboxed"
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+@pytest.mark.parametrize("name", ["hw1_autograd", "hw2_mlp", "hw3_cnn"])
+def test_a_hang_at_import_is_graded_within_90_s_on_every_assignment(name, tmp_path):
+    """The solution with a hang put at the top of every submitted file: every test fails,
+    each saying so, and the whole grading takes one import limit, not one per test."""
+    from edu_nn.grading.assign import assign
+    from edu_nn.grading.manifest import load_manifest
+    if not (ROOT and sandbox.protections().jail):
+        pytest.skip("needs the jail (root)")
+    source = Path(__file__).resolve().parents[1] / "assignments" / name
+    made = assign(source, tmp_path / "out", validate=False, pypi=True)
+    submission = tmp_path / "hang"
+    shutil.copytree(made.solution, submission)
+    for file in load_manifest(source).files:
+        path = submission / file
+        path.write_text("import time\ntime.sleep(3600)\n" + path.read_text())
+    start = time.perf_counter()
+    results = grade_submission(submission, made.autograder / "assignment")
+    seconds = time.perf_counter() - start
+    assert seconds <= 90, seconds
+    assert results["score"] == 0 and results["tests"], results["output"]
+    assert all("took longer than" in t["output"] and "top level" in t["output"]
+               for t in results["tests"]), [t["output"][:200] for t in results["tests"]]
+    assert results["extra_data"]["status"] == "timeout"

@@ -255,6 +255,7 @@ def grade_submission(submission: str | Path, assignment: str | Path, *,
             drivers=_drivers(assignment, Path(tmp)), memory_mb=manifest.memory_mb,
             block_imports=manifest.block_imports, unsandboxed=unsandboxed)
         hung = {} if problems else _import_probe(config, manifest.import_timeout)
+        config.hung = hung
         for number, test in enumerate(tests, 1):
             results_tests.append(_run_test(test, number, config, backend, problems,
                                            manifest.name, digest, deadline, hung))

@@ -75,6 +75,7 @@ class SandboxConfig:
     memory_mb: int = 1024
     block_imports: list[str] = field(default_factory=list)  # on top of BLOCKED (manifest's)
     unsandboxed: bool = False           # allowed to run without a jail where none can be built
+    hung: dict[str, str] = field(default_factory=dict)  # submitted file -> why its import hangs
 
 
 @dataclass
@@ -254,6 +255,9 @@ def _spawn(jail: Jail | None, kind: str, file: str, qualname: str, args: tuple, 
                "inputs_fd": in_f.fileno(), "result_fd": res_f.fileno(),
                "status_fd": status_f.fileno(),
                "blocked": sorted(set(BLOCKED) | set(config.block_imports)),
+               # a driver that imports a file whose import hangs fails at once, saying why
+               "hung": {f[:-3].replace("/", "."): why for f, why in config.hung.items()
+                        if f in config.files},
                "netns": netns, "pidns": pidns, "no_sockets": no_sockets, "uid": uid, "probe": kind == "probe",
                "limits": {"memory_bytes": int(config.memory_mb) * 2 ** 20,
                           "cpu_s": int(math.ceil(timeout)) + 1, "file_bytes": MAX_FILE_BYTES,

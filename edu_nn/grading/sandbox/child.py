@@ -40,10 +40,13 @@ class _Blocker(importlib.abc.MetaPathFinder):
     """Explains a refusal (the protection is that the jail holds no such package): torch and
     jax (gradients may not be borrowed), and the assignment's ``block_imports``."""
 
-    def __init__(self, blocked):
+    def __init__(self, blocked, hung=None):
         self.blocked = frozenset(blocked)
+        self.hung = dict(hung or {})    # module -> why its import never finished (the probe)
 
     def find_spec(self, name, path=None, target=None):
+        if name in self.hung:
+            raise ImportError(self.hung[name], name=name)
         top = name.partition(".")[0]
         if top in BLOCKED:
             raise ImportError(f"{top} is not available while grading: write the computation "
@@ -322,7 +325,7 @@ def main(cfg_fd: int) -> None:
     if report["failed"] or cfg.get("probe"):
         os._exit(0)
 
-    sys.meta_path.insert(0, _Blocker(cfg.get("blocked", ())))
+    sys.meta_path.insert(0, _Blocker(cfg.get("blocked", ()), cfg.get("hung")))
     sys.path[:] = [p for p in sys.path if p not in ("", ".")] + cfg["path"] + \
         [cfg["work"], cfg["drivers"]]
     sys.dont_write_bytecode = True
