@@ -19,7 +19,7 @@ TOY = Path(__file__).parent / "fixtures" / "authoring" / "toy"
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     out = tmp_path_factory.mktemp("assign")
-    return assign(TOY, out / "toy", pypi=True)
+    return assign(TOY, out / "toy", pypi=True, validate_in="current")
 
 
 def test_assign_validates_the_toy(made):
@@ -34,7 +34,7 @@ def test_assign_validates_the_toy(made):
 
 
 def test_cli_assign_reports_validation(tmp_path, capsys):
-    assert cli.main(["assign", str(TOY), str(tmp_path / "out"), "--pypi"]) == 0
+    assert cli.main(["assign", str(TOY), str(tmp_path / "out"), "--pypi", "--validate-in", "current"]) == 0
     assert "validated: the solution scores full marks, the stubs score 0, no leaks" in \
         capsys.readouterr().out
 
@@ -46,7 +46,7 @@ def test_assign_fails_validation_when_the_solution_is_wrong(tmp_path):
     ops = source / "toy_ops.py"
     ops.write_text(ops.read_text().replace("grad_y = grad * x", "grad_y = grad * y"))
     with pytest.raises(ValidationError) as info:
-        assign(source, tmp_path / "out", pypi=True)
+        assign(source, tmp_path / "out", pypi=True, validate_in="current")
     problems = "\n".join(info.value.problems)
     assert "the reference solution fails test_mul_backward (0.0/4.0)" in problems
     assert "mul_backward: result 1" in problems

@@ -118,15 +118,17 @@ class AssignResult:
 
 # --------------------------------------------------------------------- grading
 def grade(submission: str | Path, assignment: str | Path, *, include_hidden: bool = True,
-          backend: str = "numpy", sandbox: bool = True) -> dict:
+          backend: str = "numpy", sandbox: bool = True, select: str | None = None) -> dict:
     """Grade one submission folder; returns Gradescope's results.json structure.
 
     The one place where assign and check call the grading engine
-    (``edu_nn.grading.grader.grade_submission``).
+    (``edu_nn.grading.grader.grade_submission``). ``select``: only the tests whose names
+    contain it (``edu-nn check -k``).
     """
     from .grader import grade_submission
+    kwargs = {"select": select} if select is not None else {}
     return grade_submission(submission, assignment, backend=backend,
-                            include_hidden=include_hidden, sandbox=sandbox)
+                            include_hidden=include_hidden, sandbox=sandbox, **kwargs)
 
 
 # -------------------------------------------------------------------- discovery
