@@ -303,6 +303,6 @@ def _run_grade_all(args: argparse.Namespace) -> int:
     problems = [r for r in rows if r.status != "graded"]
     print(f"graded {len(rows)} submissions in {time.perf_counter() - start:.1f} s "
           f"(-j {args.jobs}); gradebook: {os.path.join(args.out, 'gradebook.csv')}"
-          + (f"; {len(problems)} could not be graded: "
+          + (f"; {len(problems)} to look at (timeout, ungradable or error): "
              + ", ".join(f"{r.student} ({r.status})" for r in problems) if problems else ""))
     return 0

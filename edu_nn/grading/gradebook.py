@@ -244,7 +244,7 @@ def _write_gradebook(rows: list[GradebookRow], path: Path) -> None:
                          *(f"{points[n]:g}" for n in test_names), *("" for _ in test_names)])
         for r in rows:
             writer.writerow([r.student, r.name, r.email, r.sid, r.created_at, r.late,
-                             f"{r.score:g}", f"{r.max_score:g}", r.status, f"{r.seconds:.2f}",
+                             f"{r.score:g}", f"{r.max_score:g}", r.status, f"{r.seconds:.3f}",
                              *(f"{r.tests[n]:g}" if n in r.tests else "" for n in test_names),
-                             *(f"{r.test_seconds[n]:.2f}" if n in r.test_seconds else ""
+                             *(f"{r.test_seconds[n]:.3f}" if n in r.test_seconds else ""
                                for n in test_names)])
