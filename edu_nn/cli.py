@@ -231,10 +231,10 @@ def _run_grade(args: argparse.Namespace) -> int:
     from .grading.results import failure_results, write_results
     try:
         from .grading.grader import grade_submission
-        # unsandboxed is passed only when set (the grader takes it from issue 13 on)
-        kwargs = {"unsandboxed": True} if args.unsandboxed else {}
+        from .grading.gradebook import unsandboxed_kwargs
         results = grade_submission(args.submission, args.assignment, backend=args.backend,
-                                   include_hidden=not args.public_only, **kwargs)
+                                   include_hidden=not args.public_only,
+                                   **unsandboxed_kwargs(args.unsandboxed))
         status = 0
     except Exception as exc:  # noqa: BLE001 - a results.json is written whatever happens
         results = failure_results(f"The autograder failed (tell the course staff): "
@@ -294,9 +294,8 @@ def _run_grade_all(args: argparse.Namespace) -> int:
             return 1
     start = time.perf_counter()
     try:
-        kwargs = {"unsandboxed": True} if args.unsandboxed else {}
         rows = grade_all(args.folder, args.assignment, args.out, jobs=max(1, args.jobs),
-                         backend=args.backend, due=due, **kwargs)
+                         backend=args.backend, due=due, unsandboxed=args.unsandboxed)
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"edu-nn grade-all: {exc}", file=sys.stderr)
         return 1

@@ -139,3 +139,12 @@ def test_assign_validates_in_the_environment_setup_sh_builds(tmp_path):
         (result.autograder / "requirements.txt").read_text()
     assert sorted(os.listdir(tmp_path / "out")) == [".edu-nn-assign", "autograder",
                                                     "autograder.zip", "solution", "student"]
+
+
+def test_grade_unsandboxed_flag_grades(made, tmp_path):
+    out = tmp_path / "results.json"
+    assert cli.main(["grade", str(made.solution), "--assignment",
+                     str(made.autograder / "assignment"), "--out", str(out),
+                     "--unsandboxed"]) == 0
+    results = json.loads(out.read_text())
+    assert validate_results(results) == [] and results["score"] == 10.0
