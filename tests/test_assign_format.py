@@ -245,6 +245,41 @@ def test_built_wheel_installs_and_imports_without_setuptools(tmp_path):
     assert done.stdout.startswith(str(target))
 
 
+def test_run_autograder_writes_results_when_the_grader_cannot_start(tmp_path, draft):
+    """No venv (setup.sh never ran): run_autograder still leaves a valid results.json, and
+    locks the source and results folders down first."""
+    root = tmp_path / "autograder"
+    shutil.copytree(draft.autograder, root / "source")
+    (root / "submission").mkdir()
+    (root / "submission" / "toy_ops.py").write_text("x = 1\n")
+    done = subprocess.run(["bash", str(root / "source" / "run_autograder")],
+                          env={"PATH": os.environ["PATH"], "AUTOGRADER_ROOT": str(root)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    import json
+    from edu_nn.grading.results import validate_results
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert validate_results(results) == [] and results["score"] == 0
+    assert "failed before it could grade" in results["output"]
+    for folder in ("source", "results", "submission"):
+        assert stat.S_IMODE((root / folder).stat().st_mode) == 0o700, folder
+
+
+def test_wheel_is_built_without_setuptools_or_wheel(tmp_path):
+    """The README's plain venv may lack the wheel package and setuptools>=68: neither is
+    imported (nor pip run) to build the bundled wheel."""
+    code = ("import sys\n"
+            "for name in ('setuptools', 'wheel', 'pip'):\n"
+            "    sys.modules[name] = None\n"
+            "import subprocess\n"
+            "subprocess.run = subprocess.Popen = None   # no pip wheel either\n"
+            "from edu_nn.grading.assign import build_wheel\n"
+            f"print(build_wheel({str(tmp_path)!r}).name)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "edu_nn-0.1.0-py3-none-any.whl"
+
+
 def test_bundled_wheel_is_copied(tmp_path):
     wheel = tmp_path / "edu_nn-0.1.0-py3-none-any.whl"
     wheel.write_bytes(b"not really a wheel")
