@@ -5,7 +5,8 @@
     edu-nn assign SOURCE OUT
                         an instructor's assignment folder -> OUT/student, OUT/solution,
                         OUT/autograder (Gradescope) and OUT/autograder.zip, validated
-    edu-nn check [PATH] a student runs the public tests of an assignment on their code
+    edu-nn check [PATH] [-k NAME]
+                        a student runs the public tests of an assignment on their code
     edu-nn grade SUBMISSION --assignment SOURCE --out results.json
                         grade one submission folder (each graded call sandboxed) into
                         Gradescope's results.json (always written)
@@ -126,6 +127,10 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 # -------------------------------------------------------------------- assign
+_UNSANDBOXED_HELP = ("grade even where student code cannot be separated from the grader (not "
+                     "root); results.json says so; never on a shared grading machine")
+
+
 def _add_assign(subparsers) -> None:
     assign = subparsers.add_parser(
         "assign", help="make the student version and the Gradescope autograder of an assignment",
@@ -150,6 +155,11 @@ def _add_assign(subparsers) -> None:
                        help="bundle no wheel: setup.sh installs edu-nn==VERSION from PyPI")
     assign.add_argument("--backend", default="numpy", choices=("numpy", "torch", "jax"),
                         help="the edu_nn backend the autograder grades with (default: numpy)")
+    assign.add_argument("--validate-in", default="setup", choices=("setup", "current"),
+                        help="where the solution and the stubs are graded: 'setup' (default) "
+                             "in an environment built by the generated setup.sh in a "
+                             "temporary AUTOGRADER_ROOT, as Gradescope will (needs pip's index "
+                             "or cache); 'current' in this environment (fast, for drafts)")
     assign.set_defaults(run=_run_assign)
 
 
@@ -157,7 +167,7 @@ def _run_assign(args: argparse.Namespace) -> int:
     from .grading.assign import AssignError, assign
     try:
         result = assign(args.source, args.out, validate=args.validate, wheel=args.wheel,
-                        pypi=args.pypi, backend=args.backend)
+                        pypi=args.pypi, backend=args.backend, validate_in=args.validate_in)
     except AssignError as exc:
         print(f"edu-nn assign: {exc}", file=sys.stderr)
         return 1
@@ -166,6 +176,8 @@ def _run_assign(args: argparse.Namespace) -> int:
           f"      {result.zip}\n{len(result.tests)} tests ({public} public, "
           f"{len(result.tests) - public} hidden); "
           + ("validated: the solution scores full marks, the stubs score 0, no leaks"
+             + (" (graded in the environment setup.sh builds)" if args.validate_in == "setup"
+                else " (graded in this environment: --validate-in current)")
              if result.validated else "NOT validated (--no-validate)"))
     return 0
 
@@ -183,12 +195,14 @@ def _add_check(subparsers) -> None:
                        help="the edu_nn backend your code runs on (default: numpy)")
     check.add_argument("--color", default="auto", choices=("auto", "always", "never"),
                        help="colour the report (default: when printing to a terminal)")
+    check.add_argument("-k", dest="select", metavar="NAME",
+                       help="run only the public tests whose names contain NAME (as pytest -k)")
     check.set_defaults(run=_run_check)
 
 
 def _run_check(args: argparse.Namespace) -> int:
     from .grading.check import check
-    return check(args.path, backend=args.backend, color=args.color)
+    return check(args.path, backend=args.backend, color=args.color, select=args.select)
 
 
 # --------------------------------------------------------------------- grade
@@ -209,10 +223,7 @@ def _add_grade(subparsers) -> None:
                        help="the edu_nn backend references are computed with (default: numpy)")
     grade.add_argument("--public-only", action="store_true",
                        help="run only tests/public_*.py (as edu-nn check does)")
-    grade.add_argument("--unsandboxed", action="store_true",
-                       help="grade even where student code cannot be separated from the "
-                            "grader (not root); results.json says so; never on a shared "
-                            "grading machine")
+    grade.add_argument("--unsandboxed", action="store_true", help=_UNSANDBOXED_HELP)
     grade.set_defaults(run=_run_grade)
 
 
@@ -248,10 +259,15 @@ def _run_grade(args: argparse.Namespace) -> int:
 def _add_grade_all(subparsers) -> None:
     grade_all = subparsers.add_parser(
         "grade-all", help="grade a folder of submissions in parallel into a CSV gradebook",
-        description="Grade each subfolder of FOLDER (one per student, named after the "
-                    "student) with the tests of the assignment SOURCE. Writes "
-                    "DIR/<student>/results.json and DIR/gradebook.csv (student, score, "
-                    "max_score, status, one column per test).")
+        description="Grade each submission in FOLDER with the tests of the assignment "
+                    "SOURCE. FOLDER is Gradescope's 'Export Submissions' download, unzipped "
+                    "(submission_metadata.yml and a folder per submission: names, emails, "
+                    "sids and times go into the gradebook), or a folder with one subfolder "
+                    "per student. Each submission's files are collected as run_autograder "
+                    "does (found by name also in nested folders). Writes "
+                    "DIR/<submission>/results.json and DIR/gradebook.csv: a max-points row, "
+                    "then per submission its score, status (graded, timeout, ungradable, "
+                    "error), grading time, and each test's score and time.")
     grade_all.add_argument("folder", metavar="FOLDER", help="a folder of submission folders")
     grade_all.add_argument("--assignment", required=True, metavar="SOURCE",
                            help="the assignment folder (with assignment.toml and tests/)")
@@ -260,23 +276,43 @@ def _add_grade_all(subparsers) -> None:
                            help="grade N submissions at a time (default: 1)")
     grade_all.add_argument("--backend", default="numpy", choices=("numpy", "torch", "jax"),
                            help="the edu_nn backend references are computed with")
+    grade_all.add_argument("--due", metavar="TIME",
+                           help="the due date, ISO 8601 (e.g. 2026-12-01T23:59-08:00; UTC "
+                                "when no offset is given): the gradebook's late column says "
+                                "whether each export submission was created after it")
+    grade_all.add_argument("--unsandboxed", action="store_true", help=_UNSANDBOXED_HELP)
     grade_all.set_defaults(run=_run_grade_all)
 
 
 def _run_grade_all(args: argparse.Namespace) -> int:
     import time
 
+    import datetime
+
     from .grading.gradebook import grade_all
+    from .grading.sandbox import SandboxUnavailable
+
+    due = None
+    if args.due:
+        try:
+            due = datetime.datetime.fromisoformat(args.due.replace("Z", "+00:00"))
+        except ValueError:
+            print(f"edu-nn grade-all: --due {args.due!r} is not an ISO 8601 time (e.g. "
+                  f"2026-12-01T23:59-08:00)", file=sys.stderr)
+            return 1
     start = time.perf_counter()
     try:
         rows = grade_all(args.folder, args.assignment, args.out, jobs=max(1, args.jobs),
-                         backend=args.backend)
-    except (OSError, ValueError) as exc:
+                         backend=args.backend, due=due, unsandboxed=args.unsandboxed)
+    except SandboxUnavailable as exc:
+        print(f"edu-nn grade-all: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, RuntimeError) as exc:
         print(f"edu-nn grade-all: {exc}", file=sys.stderr)
         return 1
     problems = [r for r in rows if r.status != "graded"]
     print(f"graded {len(rows)} submissions in {time.perf_counter() - start:.1f} s "
           f"(-j {args.jobs}); gradebook: {os.path.join(args.out, 'gradebook.csv')}"
-          + (f"; {len(problems)} could not be graded: "
+          + (f"; {len(problems)} to look at (timeout, ungradable or error): "
              + ", ".join(f"{r.student} ({r.status})" for r in problems) if problems else ""))
     return 0

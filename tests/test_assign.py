@@ -19,7 +19,7 @@ TOY = Path(__file__).parent / "fixtures" / "authoring" / "toy"
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     out = tmp_path_factory.mktemp("assign")
-    return assign(TOY, out / "toy", pypi=True)
+    return assign(TOY, out / "toy", pypi=True, validate_in="current")
 
 
 def test_assign_validates_the_toy(made):
@@ -34,7 +34,7 @@ def test_assign_validates_the_toy(made):
 
 
 def test_cli_assign_reports_validation(tmp_path, capsys):
-    assert cli.main(["assign", str(TOY), str(tmp_path / "out"), "--pypi"]) == 0
+    assert cli.main(["assign", str(TOY), str(tmp_path / "out"), "--pypi", "--validate-in", "current"]) == 0
     assert "validated: the solution scores full marks, the stubs score 0, no leaks" in \
         capsys.readouterr().out
 
@@ -46,7 +46,7 @@ def test_assign_fails_validation_when_the_solution_is_wrong(tmp_path):
     ops = source / "toy_ops.py"
     ops.write_text(ops.read_text().replace("grad_y = grad * x", "grad_y = grad * y"))
     with pytest.raises(ValidationError) as info:
-        assign(source, tmp_path / "out", pypi=True)
+        assign(source, tmp_path / "out", pypi=True, validate_in="current")
     problems = "\n".join(info.value.problems)
     assert "the reference solution fails test_mul_backward (0.0/4.0)" in problems
     assert "mul_backward: result 1" in problems
@@ -81,3 +81,70 @@ def test_run_autograder_flow_writes_valid_results(made, tmp_path):
     results = json.loads(out.read_text())
     assert validate_results(results) == [] and results["score"] == 10.0
     assert sorted(os.listdir(work)) == ["toy_ops.py"]
+
+
+def test_check_k_runs_the_selected_public_tests(made, capsys, monkeypatch):
+    monkeypatch.chdir(made.solution)
+    assert cli.main(["check", "--color", "never", "-k", "relu"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS  test_relu_backward" in out and "test_mul_backward" not in out
+    assert "1 of 1 public tests passed, 2 / 2 points" in out
+    monkeypatch.chdir(made.student)
+    assert cli.main(["check", "--color", "never", "-k", "mul"]) == 1
+    assert "0 of 1 public tests passed, 0 / 4 points" in capsys.readouterr().out
+    assert cli.main(["check", "-k", "softmax"]) == 2
+    err = capsys.readouterr().err
+    assert "no public test name contains 'softmax'" in err
+    assert "test_mul_backward, test_relu_backward" in err
+
+
+def test_grading_commands_have_the_unsandboxed_flag():
+    parser = cli.build_parser()
+    for command in (["grade", "s", "--assignment", "a"], ["grade-all", "f", "--assignment", "a",
+                                                         "--out", "o"]):
+        assert parser.parse_args(command).unsandboxed is False
+        assert parser.parse_args(command + ["--unsandboxed"]).unsandboxed is True
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in ("grade", "grade-all"):
+        helps = {a.dest: a.help for a in sub.choices[name]._actions}
+        assert "not root" in helps["unsandboxed"] and "never on a shared grading machine" \
+            in helps["unsandboxed"]
+
+
+def test_assign_validates_in_the_environment_setup_sh_builds(tmp_path):
+    """A hidden test that imports a package the instructor has but the manifest does not
+    require passes in-process validation and fails in the setup.sh environment, as it would
+    on Gradescope; declaring it in requires pins it and validation passes."""
+    import shutil
+    import importlib.metadata
+    pytest.importorskip("yaml")
+    source = tmp_path / "toy"
+    shutil.copytree(TOY, source)
+    hidden = source / "tests" / "hidden_relu.py"
+    hidden.write_text("import yaml  # only the instructor's environment has it\n"
+                      + hidden.read_text())
+    assign(source, tmp_path / "draft", validate_in="current")        # passes here
+    with pytest.raises(ValidationError) as info:
+        assign(source, tmp_path / "out")
+    problems = "\n".join(info.value.problems)
+    assert "grading the reference solution ran no test" in problems
+    assert "No module named 'yaml'" in problems
+    assert not (tmp_path / "out").exists()
+    manifest = source / "assignment.toml"
+    manifest.write_text(manifest.read_text().replace("files = ", 'requires = ["PyYAML"]\n'
+                                                                 "files = ", 1))
+    result = assign(source, tmp_path / "out")
+    assert result.validated and result.zip.is_file()
+    assert f"PyYAML=={importlib.metadata.version('PyYAML')}" in \
+        (result.autograder / "requirements.txt").read_text()
+    assert sorted(os.listdir(tmp_path / "out")) == [".edu-nn-assign", "autograder",
+                                                    "autograder.zip", "solution", "student"]
+
+
+def test_grade_unsandboxed_flag_grades(made, tmp_path):
+    out = tmp_path / "results.json"
+    assert cli.main(["grade", str(made.solution), "--assignment",
+                     str(made.autograder / "assignment"), "--out", str(out),
+                     "--unsandboxed"]) == 0
+    results = json.loads(out.read_text())
+    assert validate_results(results) == [] and results["score"] == 10.0

@@ -4,9 +4,11 @@ and collecting a submission out of an upload. (Grading itself: tests/test_assign
 """
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import subprocess
+import sys
 import textwrap
 import zipfile
 from pathlib import Path
@@ -146,13 +148,136 @@ def test_student_readme(draft):
 def test_gradescope_scripts(draft):
     setup = (draft.autograder / "setup.sh").read_text()
     run = (draft.autograder / "run_autograder").read_text()
-    assert '"edu-nn==' in setup and "numpy" in setup and "python3 -m venv" in setup
+    assert '"edu-nn==' in setup and "numpy" in setup and 'python3 -m venv --clear "$ROOT/venv"' \
+        in setup
+    assert "-r requirements.txt" not in setup      # the toy requires nothing
     assert "edu_nn grade" in run and "--out \"$RESULTS\"" in run
-    assert "/autograder/submission" in run and "/autograder/source/assignment" in run
+    for script in (setup, run):     # the root comes from AUTOGRADER_ROOT, /autograder by default
+        assert 'ROOT="${AUTOGRADER_ROOT:-/autograder}"' in script
+        assert "/autograder/" not in script.replace("${AUTOGRADER_ROOT:-/autograder}", "") \
+            .split("set -")[1]       # below the header comment, only through $ROOT
+    assert '"$ROOT/submission"' in run and 'ASSIGNMENT="$ROOT/source/assignment"' in run
+    assert 'lock_down "$ROOT/source" "$RESULTS_DIR" "$ROOT/submission"' in run
+    assert run.index("lock_down \"$ROOT/source\"") < run.index("edu_nn grade")
     for script in (setup, run):
         subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     # a results.json even when the grader cannot start
     assert '"score": 0.0' in run and "[ ! -s \"$RESULTS\" ]" in run
+
+
+def test_requires_are_pinned_into_requirements_txt(tmp_path):
+    source = copy_toy(tmp_path)
+    manifest = source / "assignment.toml"
+    manifest.write_text(manifest.read_text().replace(
+        'files = ', 'requires = ["NumPy", "pytest"]\nfiles = ', 1))
+    result = assign(source, tmp_path / "out", validate=False, pypi=True)
+    pins = [line for line in (result.autograder / "requirements.txt").read_text().splitlines()
+            if not line.startswith("#")]
+    import importlib.metadata
+    assert pins == [f"NumPy=={importlib.metadata.version('numpy')}",
+                    f"pytest=={importlib.metadata.version('pytest')}"]
+    assert '"$PY" -m pip install -r requirements.txt' in (result.autograder / "setup.sh") \
+        .read_text()
+    with zipfile.ZipFile(result.zip) as z:
+        assert "requirements.txt" in z.namelist()
+
+
+def test_unknown_requirement_is_a_clear_error_and_writes_nothing(tmp_path):
+    source = copy_toy(tmp_path)
+    manifest = source / "assignment.toml"
+    manifest.write_text(manifest.read_text().replace(
+        'files = ', 'requires = ["no-such-package-edu-nn"]\nfiles = ', 1))
+    with pytest.raises(AssignError, match=r"requires lists 'no-such-package-edu-nn', which is "
+                                          r"not installed in this environment .*pip install "
+                                          r"no-such-package-edu-nn"):
+        assign(source, tmp_path / "out", validate=False, pypi=True)
+    assert not (tmp_path / "out").exists() and os.listdir(tmp_path) == ["toy"]
+    manifest.write_text(manifest.read_text().replace('"no-such-package-edu-nn"',
+                                                     '"scikit-learn>=1.3"'))
+    with pytest.raises(AssignError, match="without versions"):
+        assign(source, tmp_path / "out", validate=False, pypi=True)
+
+
+def test_failed_validation_writes_nothing_to_out_and_names_the_staging_folder(tmp_path):
+    out = tmp_path / "out"
+    assign(TOY, out, validate=False, pypi=True)            # an earlier, good run
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    source = copy_toy(tmp_path / "src")
+    ops = source / "toy_ops.py"
+    ops.write_text(ops.read_text().replace("grad_y = grad * x", "grad_y = grad * y"))
+    with pytest.raises(ValidationError) as info:
+        assign(source, out, pypi=True, validate_in="current")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    staging = [p for p in tmp_path.iterdir() if p.name.startswith(".out.staging-")]
+    assert len(staging) == 1 and str(staging[0]) in str(info.value)
+    assert (staging[0] / "solution" / "toy_ops.py").is_file()
+
+
+def test_built_wheel_installs_and_imports_without_setuptools(tmp_path):
+    """The wheel is written directly (no wheel package, no setuptools>=68, no network)."""
+    from edu_nn.grading.assign import build_wheel
+    wheel = build_wheel(tmp_path / "dist")
+    assert wheel.name == "edu_nn-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        record = z.read("edu_nn-0.1.0.dist-info/RECORD").decode()
+        assert "edu_nn/backends/numpy_backend.py" in names      # from backends/ (package-dir)
+        assert "edu_nn/grading/assign.py" in names and "edu_nn/nn/modules/__init__.py" in names
+        assert "edu-nn = edu_nn.cli:main" in z.read("edu_nn-0.1.0.dist-info/entry_points.txt")\
+            .decode()
+        import base64
+        import hashlib
+        for line in record.splitlines():      # every hash in RECORD is the file's
+            path, digest, size = line.rsplit(",", 2)
+            if digest:
+                data = z.read(path)
+                assert digest == "sha256=" + base64.urlsafe_b64encode(
+                    hashlib.sha256(data).digest()).rstrip(b"=").decode() and int(size) == len(data)
+    assert build_wheel(tmp_path / "again").read_bytes() == wheel.read_bytes()   # reproducible
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--target", str(target), str(wheel)], check=True)
+    done = subprocess.run([sys.executable, "-c", "import edu_nn, edu_nn.grading.assign; "
+                           "print(edu_nn.__file__); print(edu_nn.tensor([1.0, 2.0]).sum())"],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(target)},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(str(target))
+
+
+def test_run_autograder_writes_results_when_the_grader_cannot_start(tmp_path, draft):
+    """No venv (setup.sh never ran): run_autograder still leaves a valid results.json, and
+    locks the source and results folders down first."""
+    root = tmp_path / "autograder"
+    shutil.copytree(draft.autograder, root / "source")
+    (root / "submission").mkdir()
+    (root / "submission" / "toy_ops.py").write_text("x = 1\n")
+    done = subprocess.run(["bash", str(root / "source" / "run_autograder")],
+                          env={"PATH": os.environ["PATH"], "AUTOGRADER_ROOT": str(root)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    import json
+    from edu_nn.grading.results import validate_results
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert validate_results(results) == [] and results["score"] == 0
+    assert "failed before it could grade" in results["output"]
+    for folder in ("source", "results", "submission"):
+        assert stat.S_IMODE((root / folder).stat().st_mode) == 0o700, folder
+
+
+def test_wheel_is_built_without_setuptools_or_wheel(tmp_path):
+    """The README's plain venv may lack the wheel package and setuptools>=68: neither is
+    imported (nor pip run) to build the bundled wheel."""
+    code = ("import sys\n"
+            "for name in ('setuptools', 'wheel', 'pip'):\n"
+            "    sys.modules[name] = None\n"
+            "import subprocess\n"
+            "subprocess.run = subprocess.Popen = None   # no pip wheel either\n"
+            "from edu_nn.grading.assign import build_wheel\n"
+            f"print(build_wheel({str(tmp_path)!r}).name)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "edu_nn-0.1.0-py3-none-any.whl"
 
 
 def test_bundled_wheel_is_copied(tmp_path):
@@ -219,7 +344,8 @@ def test_unknown_and_duplicate_test_names(tmp_path):
 def full_marks_for_solution(monkeypatch):
     """A stand-in grader for the leak-scan tests: the solution folder scores full marks, any
     other folder scores 0 (real grading: tests/test_assign.py)."""
-    def fake(submission, assignment, *, include_hidden=True, backend="numpy", sandbox=True):
+    def fake(submission, assignment, *, include_hidden=True, backend="numpy", unsandboxed=False,
+             select=None):
         full = Path(submission).name == "solution"
         return {"score": 0, "tests": [{"name": "t", "score": 1.0 if full else 0.0,
                                        "max_score": 1.0, "status": "passed"}]}
@@ -228,13 +354,13 @@ def full_marks_for_solution(monkeypatch):
 
 def validation_problems(source: Path, out: Path) -> list[str]:
     with pytest.raises(ValidationError) as info:
-        assign(source, out, pypi=True)
+        assign(source, out, pypi=True, validate_in="current")
     assert not (out / "autograder.zip").exists()   # never a zip from a failed validation
     return info.value.problems
 
 
 def test_clean_toy_passes_the_scan(tmp_path, full_marks_for_solution):
-    result = assign(TOY, tmp_path / "out", pypi=True)
+    result = assign(TOY, tmp_path / "out", pypi=True, validate_in="current")
     assert result.validated and result.zip.is_file()
 
 
@@ -276,7 +402,8 @@ def test_scan_catches_hidden_test_lines_and_unmarked_files(tmp_path, full_marks_
 
 
 def test_validation_reports_grading_failures(tmp_path, monkeypatch):
-    def fake(submission, assignment, *, include_hidden=True, backend="numpy", sandbox=True):
+    def fake(submission, assignment, *, include_hidden=True, backend="numpy", unsandboxed=False,
+             select=None):
         return {"score": 1, "tests": [
             {"name": "test_mul_backward", "score": 1.0, "max_score": 4.0, "status": "failed",
              "output": "mul_backward: argument 0 differs"},

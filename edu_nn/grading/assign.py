@@ -18,18 +18,33 @@ OUT::
                            manifest listing only the public tests; ``edu-nn check`` runs here
     solution/              the same file names with the reference solution (markers removed)
     autograder/            the Gradescope autograder: setup.sh, run_autograder, dist/ (the
-                           edu_nn wheel) and assignment/ (the whole assignment, markers
-                           removed: manifest, reference solution, public + hidden tests,
-                           drivers), which is what ``edu-nn grade --assignment`` reads
-    autograder.zip         autograder/ zipped for upload (written only when validation passes)
+                           edu_nn wheel), requirements.txt (the manifest's ``requires``,
+                           pinned to the versions installed here) and assignment/ (the whole
+                           assignment, markers removed: manifest, reference solution, public +
+                           hidden tests, drivers), which is what ``edu-nn grade --assignment``
+                           reads
+    autograder.zip         autograder/ zipped for upload
 
 Validation (skipped by ``--no-validate``): the reference solution scores full marks on every
 test, the unmodified student version scores 0 on every graded test, and no student file holds
-a solution line, a marker, or hidden test text, names or file names.
+a solution line, a marker, or hidden test text, names or file names. By default the two
+gradings run the way Gradescope will run them: the generated setup.sh builds its environment
+in a temporary AUTOGRADER_ROOT and that environment's ``python -m edu_nn grade`` grades
+(``validate_in="current"`` grades in this process instead: fast, for drafts and tests).
+
+Nothing is written into OUT until everything succeeded: the outputs are built in a staging
+folder next to OUT and moved into place at the end; on failure the staging folder is kept
+and named in the error, for inspection.
 """
 from __future__ import annotations
 
 import ast
+import base64
+import csv
+import hashlib
+import importlib.metadata
+import io
+import json
 import os
 import re
 import shutil
@@ -44,7 +59,14 @@ from .manifest import MANIFEST_NAME, Manifest, ManifestError, TestSpec, load_man
 from .markers import MarkerError, Transformed, find_marker_strings, transform
 
 __all__ = ["assign", "grade", "AssignError", "ValidationError", "AssignResult", "TestInfo",
-           "discover_tests", "collect_submission", "build_wheel", "scan_leaks"]
+           "discover_tests", "collect_submission", "build_wheel", "scan_leaks",
+           "pin_requirements", "VALIDATE_IN"]
+
+#: Where ``assign`` grades the solution and the stubs: in an environment built by the
+#: generated setup.sh (as on Gradescope), or in this process.
+VALIDATE_IN = ("setup", "current")
+#: How long the generated setup.sh may take when ``assign`` validates with it (pip installs).
+SETUP_TIMEOUT = 1800
 
 #: Files and folders never copied from SOURCE.
 _IGNORED = re.compile(r"^(\..*|__pycache__|.*\.pyc|.*\.egg-info|\.ipynb_checkpoints)$")
@@ -66,8 +88,8 @@ class ValidationError(AssignError):
         self.problems = problems
         listing = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"validation failed ({len(problems)} problem"
-                         f"{'s' if len(problems) != 1 else ''}); autograder.zip was not "
-                         f"written, the folders in {out} are left for you to inspect:\n"
+                         f"{'s' if len(problems) != 1 else ''}); nothing was written to OUT, "
+                         f"the generated folders are left for you to inspect in {out}:\n"
                          f"{listing}\n(use --no-validate for a draft)")
 
 
@@ -100,7 +122,8 @@ def grade(submission: str | Path, assignment: str | Path, *, include_hidden: boo
     """Grade one submission folder; returns Gradescope's results.json structure.
 
     The one place where assign and check call the grading engine
-    (``edu_nn.grading.grader.grade_submission``).
+    (``edu_nn.grading.grader.grade_submission``). ``select``: only the tests whose names
+    contain it (``edu-nn check -k``).
     """
     from .grader import grade_submission
     return grade_submission(submission, assignment, backend=backend,
@@ -202,7 +225,8 @@ def _read_source(source: Path, manifest: Manifest) -> list[_File]:
     return files
 
 
-def _prepare_out(source: Path, out: Path) -> None:
+def _check_out(source: Path, out: Path) -> None:
+    """Refuse an OUT that ``assign`` may not write (nothing is written here)."""
     if out == source or source in out.parents:
         raise AssignError(f"OUT ({out}) must not be inside SOURCE ({source}): it would be "
                           f"copied into the next run")
@@ -214,12 +238,26 @@ def _prepare_out(source: Path, out: Path) -> None:
         if any(out.iterdir()) and not (out / STAMP).exists():
             raise AssignError(f"OUT ({out}) is not empty and was not written by edu-nn assign; "
                               f"give a new or empty folder")
-        for name in ("student", "solution", "autograder"):
-            shutil.rmtree(out / name, ignore_errors=True)
-        (out / "autograder.zip").unlink(missing_ok=True)
+
+
+_OUTPUTS = ("student", "solution", "autograder", "autograder.zip")
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Replace OUT's outputs by the staged ones (renames on one file system)."""
     out.mkdir(parents=True, exist_ok=True)
+    for name in _OUTPUTS:
+        old = out / name
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        elif old.exists() or old.is_symlink():
+            old.unlink()
+    for name in _OUTPUTS:
+        if (staging / name).exists():
+            os.replace(staging / name, out / name)
     (out / STAMP).write_text("written by edu-nn assign; a re-run replaces student/, "
                              "solution/, autograder/ and autograder.zip\n")
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _write(root: Path, rel: str, data: bytes) -> None:
@@ -228,9 +266,26 @@ def _write(root: Path, rel: str, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def pin_requirements(requires: list[str], where: str = MANIFEST_NAME) -> list[str]:
+    """``name==version`` for each required distribution, the version installed here (where
+    the solution is validated). Raises :class:`AssignError` for one that is not installed."""
+    pins = []
+    for name in requires:
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            raise AssignError(
+                f"{where}: requires lists {name!r}, which is not installed in this environment "
+                f"({sys.executable}): install it (pip install {name}) and run edu-nn assign "
+                f"again; the autograder installs the version the solution was validated "
+                f"with here") from None
+        pins.append(f"{name}=={version}")
+    return pins
+
+
 def assign(source: str | Path, out: str | Path, *, validate: bool = True,
            wheel: str | Path | None = None, pypi: bool = False,
-           backend: str = "numpy") -> AssignResult:
+           backend: str = "numpy", validate_in: str = "setup") -> AssignResult:
     """Generate ``OUT/student``, ``OUT/solution``, ``OUT/autograder`` and the zip.
 
     Args:
@@ -241,7 +296,16 @@ def assign(source: str | Path, out: str | Path, *, validate: bool = True,
         wheel: an edu_nn wheel or sdist to bundle; default: build one from this checkout.
         pypi: bundle nothing; setup.sh installs ``edu-nn==<this version>`` from PyPI.
         backend: the edu_nn backend the autograder grades with (numpy, torch or jax).
+        validate_in: ``"setup"`` (default): grade in an environment built by the generated
+            setup.sh in a temporary AUTOGRADER_ROOT (needs what setup.sh needs: pip and its
+            index or cache); ``"current"``: grade in this process (fast; drafts and tests).
+
+    Nothing is written to ``out`` unless every step succeeds; on failure the staging folder
+    (next to ``out``) is kept and named in the error.
     """
+    if validate_in not in VALIDATE_IN:
+        raise AssignError(f"validate_in must be one of {', '.join(VALIDATE_IN)}, got "
+                          f"{validate_in!r}")
     source, out = Path(source).resolve(), Path(out).resolve()
     if not source.is_dir():
         raise AssignError(f"SOURCE ({source}) is not a folder")
@@ -262,9 +326,36 @@ def assign(source: str | Path, out: str | Path, *, validate: bool = True,
             tests += every
     _check_tests(manifest, tests, source)
     public = {t.name for t in tests if t.public}
+    _check_out(source, out)
+    pins = pin_requirements(manifest.requires, str(source / MANIFEST_NAME))
 
-    _prepare_out(source, out)
-    student, solution, autograder = out / "student", out / "solution", out / "autograder"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:
+        result = _generate(staging, files, manifest, tests, public, source, pins,
+                           wheel=wheel, pypi=pypi, backend=backend, validate=validate,
+                           validate_in=validate_in)
+    except ValidationError:
+        raise
+    except AssignError as exc:
+        raise AssignError(f"{exc}\n(nothing was written to OUT; the partial output is in "
+                          f"{staging})") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _move_into_place(staging, out)
+    for name in ("student", "solution", "autograder"):
+        setattr(result, name, out / name)
+    result.out, result.zip = out, out / "autograder.zip"
+    return result
+
+
+def _generate(staging: Path, files: list[_File], manifest: Manifest, tests: list[TestInfo],
+              public: set[str], source: Path, pins: list[str], *, wheel, pypi: bool,
+              backend: str, validate: bool, validate_in: str) -> AssignResult:
+    """Write the outputs into ``staging`` and validate them there."""
+    student, solution, autograder = (staging / "student", staging / "solution",
+                                     staging / "autograder")
     ag_assignment = autograder / "assignment"
     student_manifest = manifest.to_toml([t for t in manifest.tests if t.name in public])
     for f in files:
@@ -280,16 +371,20 @@ def assign(source: str | Path, out: str | Path, *, validate: bool = True,
     for root in (student, solution):
         _write(root, MANIFEST_NAME, student_manifest.encode())
         _write(root, "README.md", readme.encode())
-    _write_autograder(autograder, manifest, wheel=wheel, pypi=pypi, backend=backend)
+    _write_autograder(autograder, manifest, wheel=wheel, pypi=pypi, backend=backend, pins=pins)
 
-    result = AssignResult(out, student, solution, autograder, None, tests, validate, stubs)
+    result = AssignResult(staging, student, solution, autograder, None, tests, validate, stubs)
     if validate:
         problems = _static_problems(files, manifest)
         problems += scan_leaks(student, _secrets(files, tests))
-        problems += _grading_problems(student, solution, ag_assignment, backend)
+        if validate_in == "current":
+            problems += _grading_problems(student, solution, ag_assignment, backend)
+        else:
+            problems += _grading_problems_in_setup(student, solution, autograder, backend,
+                                                   staging)
         if problems:
-            raise ValidationError(problems, out)
-    result.zip = _zip(autograder, out / "autograder.zip")
+            raise ValidationError(problems, staging)
+    result.zip = _zip(autograder, staging / "autograder.zip")
     return result
 
 
@@ -352,33 +447,38 @@ def _student_readme(manifest: Manifest, tests: list[TestInfo], stubs: dict[str, 
     return "\n".join(parts)
 
 
-def _setup_sh(manifest: Manifest, install: str, backend: str) -> str:
+def _setup_sh(manifest: Manifest, install: str, backend: str, pins: list[str]) -> str:
     extra = {"numpy": "",
              "torch": '"$PY" -m pip install --index-url https://download.pytorch.org/whl/cpu '
                       'torch\n',
              "jax": '"$PY" -m pip install "jax[cpu]"\n'}[backend]
+    requirements = ('"$PY" -m pip install -r requirements.txt   # the manifest\'s requires, '
+                    'pinned\n') if pins else ""
     from .. import __version__
     return f"""#!/usr/bin/env bash
 # Gradescope autograder setup for {manifest.name}, written by `edu-nn assign` (edu_nn {__version__}).
 # Gradescope runs this once, as root, with network access, while it builds the autograder
-# image; this zip is unpacked in /autograder/source. Needs Python >= 3.10 (choose Gradescope's
-# Ubuntu 22.04 base image or newer). Installs numpy and edu_nn ({install}) into a virtual
-# environment, /autograder/venv, which the grader's sandboxed child processes also use.
+# image; this zip is unpacked in $AUTOGRADER_ROOT/source (AUTOGRADER_ROOT defaults to
+# /autograder; `edu-nn assign` and the tests build the same environment in a temporary folder).
+# Needs Python >= 3.10 (choose Gradescope's Ubuntu 22.04 base image or newer). Installs numpy,
+# edu_nn ({install}) and the packages the tests need (requirements.txt) into a virtual
+# environment, $AUTOGRADER_ROOT/venv, which the grader's sandboxed child processes also use.
 set -euo pipefail
-cd /autograder/source
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+cd "$ROOT/source"
 if ! command -v python3 >/dev/null 2>&1; then
     apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip
 fi
 python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else
     "edu_nn needs Python >= 3.10: choose the Ubuntu 22.04 (or newer) base image")'
-if ! python3 -m venv --clear /autograder/venv; then
+if ! python3 -m venv --clear "$ROOT/venv"; then
     apt-get update && apt-get install -y --no-install-recommends python3-venv
-    python3 -m venv --clear /autograder/venv
+    python3 -m venv --clear "$ROOT/venv"
 fi
-PY=/autograder/venv/bin/python
+PY="$ROOT/venv/bin/python"
 "$PY" -m pip install --upgrade pip
 "$PY" -m pip install "numpy>=1.24" 'tomli; python_version < "3.11"' {install}
-{extra}chmod -R a+rX /autograder/venv
+{requirements}{extra}chmod -R a+rX "$ROOT/venv"
 "$PY" -m edu_nn info
 """
 
@@ -386,17 +486,32 @@ PY=/autograder/venv/bin/python
 def _run_autograder(manifest: Manifest, backend: str) -> str:
     return f"""#!/usr/bin/env bash
 # Gradescope runs this, as root, once per submission of {manifest.name}: the student's upload
-# is in /autograder/submission and Gradescope reads /autograder/results/results.json.
-# Only the files listed in the manifest are copied out of the upload (found by name when the
-# upload is nested in a folder); `edu-nn grade` runs each graded call in a sandboxed child
-# process and always writes results.json.
+# is in $AUTOGRADER_ROOT/submission and Gradescope reads $AUTOGRADER_ROOT/results/results.json
+# (AUTOGRADER_ROOT defaults to /autograder).
+# First the source (hidden tests, reference solution), the results folder and the upload are
+# locked down: root-owned, readable by root only, so that student code, which the grader runs
+# under other uids, cannot read or write them. Then only the files listed in the manifest are
+# copied out of the upload (found by name when the upload is nested in a folder), and
+# `edu-nn grade` runs each graded call in a sandboxed child process. A results.json is always
+# written.
 set -u
-PY=/autograder/venv/bin/python
-ASSIGNMENT=/autograder/source/assignment
-RESULTS=/autograder/results/results.json
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+PY="$ROOT/venv/bin/python"
+ASSIGNMENT="$ROOT/source/assignment"
+RESULTS_DIR="$ROOT/results"
+RESULTS="$RESULTS_DIR/results.json"
+mkdir -p "$RESULTS_DIR" "$ROOT/submission"
+umask 077
+lock_down() {{   # best effort: a failure here must not cost the student a results.json
+    chown -R 0:0 "$@" 2>/dev/null
+    chmod -R go-rwx "$@" 2>/dev/null
+    chmod 0700 "$@" 2>/dev/null
+    return 0
+}}
+lock_down "$ROOT/source" "$RESULTS_DIR" "$ROOT/submission"
 WORK=$(mktemp -d)
-mkdir -p /autograder/results
-"$PY" -m edu_nn.grading.assign collect /autograder/submission "$WORK/submission" "$ASSIGNMENT"
+"$PY" -m edu_nn.grading.assign collect "$ROOT/submission" "$WORK/submission" "$ASSIGNMENT"
+lock_down "$WORK"
 "$PY" -m edu_nn grade "$WORK/submission" --assignment "$ASSIGNMENT" --backend {backend} \\
     --out "$RESULTS"
 status=$?
@@ -406,16 +521,23 @@ if [ ! -s "$RESULTS" ]; then
  "output": "The autograder failed before it could grade (exit status $status). Please tell the course staff."}}
 EOF
 fi
+rm -rf "$WORK"
 exit 0
 """
 
 
 def build_wheel(dest: str | Path) -> Path:
-    """Build an edu_nn wheel from the checkout this edu_nn is imported from, into ``dest``.
+    """Write an edu_nn wheel for the checkout this edu_nn is imported from, into ``dest``.
 
-    The sources are copied to a temporary folder first, so the checkout gets no build/ or
-    egg-info. Uses the installed setuptools (no network: --no-build-isolation --no-index).
+    edu_nn is pure Python, so the wheel is written here directly (a zip with the packages
+    listed in pyproject.toml, METADATA, WHEEL, entry_points.txt and RECORD, as PEP 427 and
+    the core metadata spec describe) rather than by pip and setuptools: that needs neither
+    the ``wheel`` package nor setuptools >= 68 in this environment, nor the network that
+    pip's build isolation would use to fetch them, and the checkout gets no build/ or
+    egg-info. Entries are sorted and dated 1980-01-01, so the same sources give the same
+    wheel.
     """
+    from .manifest import tomllib
     package = Path(__file__).resolve().parents[1]
     root = package.parent
     pyproject = root / "pyproject.toml"
@@ -423,29 +545,59 @@ def build_wheel(dest: str | Path) -> Path:
         raise AssignError(f"edu_nn is not imported from a source checkout ({package}), so "
                           f"no wheel can be built: pass --wheel PATH (a wheel or sdist) or "
                           f"--pypi")
+    config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    project = config["project"]
+    setup = config.get("tool", {}).get("setuptools", {})
+    package_dirs = setup.get("package-dir", {})
+    name, version = project["name"], project["version"]
+    dist_name = re.sub(r"[-_.]+", "_", name)
+    info = f"{dist_name}-{version}.dist-info"
+
+    entries: dict[str, bytes] = {}
+    for pkg in setup.get("packages", []):
+        folder = root / package_dirs.get(pkg, pkg.replace(".", "/"))
+        if not folder.is_dir():
+            raise AssignError(f"{pyproject}: package {pkg!r} has no folder {folder}")
+        for path in sorted(folder.glob("*.py")):
+            entries[f"{pkg.replace('.', '/')}/{path.name}"] = path.read_bytes()
+    metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
+                f"Summary: {project.get('description', '')}",
+                f"Requires-Python: {project.get('requires-python', '>=3')}"]
+    metadata += [f"Requires-Dist: {d}" for d in project.get("dependencies", [])]
+    for extra, deps in project.get("optional-dependencies", {}).items():
+        metadata.append(f"Provides-Extra: {extra}")
+        metadata += [f'Requires-Dist: {d}; extra == "{extra}"' for d in deps]
+    entries[f"{info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
+    entries[f"{info}/WHEEL"] = ("Wheel-Version: 1.0\nGenerator: edu_nn.grading.assign\n"
+                                "Root-Is-Purelib: true\nTag: py3-none-any\n").encode()
+    groups = {"console_scripts": project.get("scripts", {}),
+              **project.get("entry-points", {})}
+    points = "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in items.items()) + "\n"
+                     for group, items in groups.items() if items)
+    if points:
+        entries[f"{info}/entry_points.txt"] = points.encode()
+    record = io.StringIO()
+    writer = csv.writer(record, lineterminator="\n")
+    for path, data in entries.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        writer.writerow([path, f"sha256={digest.decode()}", len(data)])
+    writer.writerow([f"{info}/RECORD", "", ""])
+    entries[f"{info}/RECORD"] = record.getvalue().encode()
+
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    with tempfile.TemporaryDirectory(prefix="edu-nn-wheel-") as tmp:
-        for name in ("pyproject.toml", "README.md", "LICENSE", "edu_nn", "backends"):
-            src = root / name
-            if src.is_dir():
-                shutil.copytree(src, Path(tmp) / name, ignore=skip)
-            elif src.is_file():
-                shutil.copyfile(src, Path(tmp) / name)
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-             "--no-index", "-q", "-w", str(dest), tmp],
-            capture_output=True, text=True, timeout=300)
-    wheels = sorted(dest.glob("edu_nn-*.whl"))
-    if done.returncode != 0 or not wheels:
-        raise AssignError(f"building the edu_nn wheel failed (pass --wheel PATH or --pypi "
-                          f"instead):\n{done.stderr[-2000:]}")
-    return wheels[-1]
+    target = dest / f"{dist_name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
+        for path, data in entries.items():   # RECORD last, as the spec recommends
+            zinfo = zipfile.ZipInfo(path, (1980, 1, 1, 0, 0, 0))
+            zinfo.external_attr = 0o100644 << 16
+            zinfo.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(zinfo, data)
+    return target
 
 
 def _write_autograder(autograder: Path, manifest: Manifest, *, wheel, pypi: bool,
-                      backend: str) -> None:
+                      backend: str, pins: list[str]) -> None:
     from .. import __version__
     dist = autograder / "dist"
     if pypi:
@@ -461,11 +613,60 @@ def _write_autograder(autograder: Path, manifest: Manifest, *, wheel, pypi: bool
             built = dist / wheel.name
             shutil.copyfile(wheel, built)
         install = f"dist/{built.name}"
-    for name, text in (("setup.sh", _setup_sh(manifest, install, backend)),
+    if pins:
+        (autograder / "requirements.txt").write_text(
+            f"# {manifest.name}: the packages its tests need in the grader's process "
+            f"(assignment.toml's requires),\n# pinned by edu-nn assign to the versions the "
+            f"solution was validated with.\n" + "".join(f"{p}\n" for p in pins))
+    for name, text in (("setup.sh", _setup_sh(manifest, install, backend, pins)),
                        ("run_autograder", _run_autograder(manifest, backend))):
         path = autograder / name
         path.write_text(text)
         path.chmod(0o755)
+
+
+def _grading_problems_in_setup(student: Path, solution: Path, autograder: Path, backend: str,
+                               staging: Path) -> list[str]:
+    """Grade the solution and the stubs the way Gradescope will: the generated setup.sh
+    builds its environment in a temporary AUTOGRADER_ROOT (source/ = the autograder folder),
+    and that environment's ``python -m edu_nn grade`` grades. The root is removed after
+    success and kept (in the staging folder) when something failed."""
+    root = staging / "validation-root"
+    shutil.copytree(autograder, root / "source", symlinks=True)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
+    env["AUTOGRADER_ROOT"] = str(root)
+    log = root / "setup.log"
+    try:
+        with open(log, "wb") as f:
+            done = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env,
+                                  stdout=f, stderr=subprocess.STDOUT, timeout=SETUP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return [f"setup.sh did not finish in {SETUP_TIMEOUT} s (log: {log})"]
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace")[-1500:]
+        return [f"setup.sh failed (exit status {done.returncode}) building the autograder's "
+                f"environment in {root}; the end of its log ({log}):\n{tail}\n(use "
+                f"--validate-in current to validate in this environment instead)"]
+    python = root / "venv" / "bin" / "python"
+    graded = {}
+    for name, folder in (("solution", solution), ("student", student)):
+        out = root / f"results-{name}.json"
+        command = [str(python), "-m", "edu_nn", "grade", str(folder), "--assignment",
+                   str(root / "source" / "assignment"), "--backend", backend, "--out", str(out)]
+        if os.geteuid() != 0:      # no uid drop without root: grade the instructor's own code
+            command.append("--unsandboxed")
+        # cwd: not a checkout of edu_nn, whose sources `python -m` would import instead
+        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=root)
+        try:
+            graded[name] = json.loads(out.read_text())
+        except (OSError, ValueError) as exc:
+            return [f"grading the {name} in the setup.sh environment wrote no results.json "
+                    f"({exc}): {_short(done.stderr)}"]
+    problems = _results_problems(graded["solution"], graded["student"])
+    if not problems:
+        shutil.rmtree(root, ignore_errors=True)
+    return problems
 
 
 def _zip(folder: Path, target: Path) -> Path:
@@ -558,23 +759,31 @@ def scan_leaks(student: Path, secrets: _Secrets) -> list[str]:
 
 
 def _grading_problems(student: Path, solution: Path, assignment: Path, backend: str) -> list[str]:
-    problems = []
+    """Grade the solution and the stubs in this process (``validate_in="current"``)."""
     try:
-        results = grade(solution, assignment, include_hidden=True, backend=backend)
+        solution_results = grade(solution, assignment, include_hidden=True, backend=backend)
     except Exception as exc:  # the engine should not raise; say so clearly if it does
         return [f"grading the reference solution crashed: {type(exc).__name__}: {exc}"]
-    if not results.get("tests"):
+    try:
+        student_results = grade(student, assignment, include_hidden=True, backend=backend)
+    except Exception as exc:
+        return (_results_problems(solution_results, None) +
+                [f"grading the student version crashed: {type(exc).__name__}: {exc}"])
+    return _results_problems(solution_results, student_results)
+
+
+def _results_problems(solution: dict, student: dict | None) -> list[str]:
+    """What is wrong with the solution's and the stubs' results.json: the solution must score
+    full marks on every test, the stubs 0 on every graded test."""
+    problems = []
+    if not solution.get("tests"):
         problems.append("grading the reference solution ran no test: " +
-                        _short(results.get("output", "")))
-    for t in results.get("tests", []):
+                        _short(solution.get("output", "")))
+    for t in solution.get("tests", []):
         if t.get("score", 0) < t.get("max_score", 0) - 1e-9:
             problems.append(f"the reference solution fails {t['name']} ({t.get('score')}/"
                             f"{t.get('max_score')}): {_short(t.get('output', ''))}")
-    try:
-        results = grade(student, assignment, include_hidden=True, backend=backend)
-    except Exception as exc:
-        return problems + [f"grading the student version crashed: {type(exc).__name__}: {exc}"]
-    for t in results.get("tests", []):
+    for t in (student or {}).get("tests", []):
         if t.get("max_score", 0) > 0 and t.get("score", 0) > 0:
             problems.append(f"the unmodified student version scores {t['score']}/"
                             f"{t['max_score']} on {t['name']}: a graded test must fail on the "

@@ -4,8 +4,10 @@ PATH (default: the current folder) is a student folder written by ``edu-nn assig
 ``assignment.toml``, the files to write and ``tests/public_*.py``. The tests run through the
 same grader as on Gradescope (each graded call in a separate, limited process), public tests
 only. The report gives each test's points, pass or fail, and the test's own feedback (for a
-gradient: the worst element, expected and actual values, hints). Exit status: 0 when every
-public test passes, 1 when one fails, 2 when the folder is not an assignment.
+gradient: the worst element, expected and actual values, hints). ``select`` (``-k NAME``)
+runs only the public tests whose names contain NAME, as ``pytest -k`` does for a plain word.
+Exit status: 0 when every public test (selected) passes, 1 when one fails, 2 when the folder
+is not an assignment or no public test matches ``-k``.
 """
 from __future__ import annotations
 
@@ -70,10 +72,24 @@ def format_report(results: dict, title: str, color: bool = False) -> tuple[str, 
     return "\n".join(lines), all_ok
 
 
+def _public_test_names(folder: Path) -> list[str]:
+    """The @graded tests of tests/public_*.py, found statically (nothing is run)."""
+    from .assign import AssignError, discover_tests
+    names = []
+    for path in sorted((folder / "tests").glob("public_*.py")):
+        try:
+            names += [t.name for t in discover_tests(path.read_text(encoding="utf-8"),
+                                                     path.name, True)]
+        except (AssignError, UnicodeDecodeError):
+            continue
+    return names
+
+
 def check(path: str | Path = ".", *, backend: str = "numpy", color: str = "auto",
-          stream: TextIO | None = None) -> int:
-    """Run the public tests of the student folder ``path``, print the report, return the
-    exit status (0 all passed, 1 something failed, 2 not an assignment folder)."""
+          stream: TextIO | None = None, select: str | None = None) -> int:
+    """Run the public tests of the student folder ``path`` (only those whose names contain
+    ``select``, when given), print the report, return the exit status (0 all passed, 1
+    something failed, 2 not an assignment folder or no test matches ``select``)."""
     stream = stream or sys.stdout
     folder = Path(path).resolve()
     if not (folder / MANIFEST_NAME).is_file():
@@ -87,9 +103,17 @@ def check(path: str | Path = ".", *, backend: str = "numpy", color: str = "auto"
         print(f"edu-nn check: {exc}", file=sys.stderr)
         return 2
     from .assign import grade
+    if select is not None:
+        names = _public_test_names(folder)
+        if not any(select in name for name in names):
+            print(f"edu-nn check: no public test name contains {select!r}; the public tests "
+                  f"are: {', '.join(names) or 'none'}", file=sys.stderr)
+            return 2
     # a student running their own code: no jail needed (one is used where root can build it)
-    results = grade(folder, folder, include_hidden=False, backend=backend, unsandboxed=True)
-    text, ok = format_report(results, manifest.title or manifest.name,
+    results = grade(folder, folder, include_hidden=False, backend=backend, select=select,
+                    unsandboxed=True)
+    title = manifest.title or manifest.name
+    text, ok = format_report(results, title + (f", -k {select}" if select else ""),
                              color=_use_color(color, stream))
     print(text, file=stream)
     return 0 if ok else 1

@@ -14,6 +14,11 @@
     block_imports = ["sklearn"]           # more modules graded code may not import (optional;
                                           # torch and jax always are): e.g. the library that
                                           # holds a training test's held-out labels
+    requires = ["scikit-learn"]           # packages the tests need in the grader's process
+                                          # (optional; distribution names as pip knows them):
+                                          # `edu-nn assign` pins each to the version installed
+                                          # where the solution was validated, and setup.sh
+                                          # installs them
 
     [[tests]]                             # optional per-test settings; tests themselves are
     name = "test_mul_backward"            # found in tests/public_*.py and tests/hidden_*.py
@@ -46,11 +51,12 @@ MANIFEST_NAME = "assignment.toml"
 #: Gradescope's visibility vocabulary.
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 _TOP_KEYS = ("name", "title", "files", "default_timeout", "memory_mb", "block_imports",
-             "import_timeout", "time_budget",
-             "tests")
+             "import_timeout", "time_budget", "requires", "tests")
 _TEST_KEYS = ("name", "points", "visibility", "timeout")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: A distribution name (PEP 508 names; no version: ``edu-nn assign`` pins the version).
+_DISTRIBUTION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 
 
 class ManifestError(ValueError):
@@ -84,6 +90,7 @@ class Manifest:
     block_imports: list[str] = field(default_factory=list)
     import_timeout: float = 15.0
     time_budget: float = 480.0
+    requires: list[str] = field(default_factory=list)
 
     def test(self, name: str) -> TestSpec | None:
         """The ``[[tests]]`` entry named ``name``, or None."""
@@ -99,6 +106,8 @@ class Manifest:
                  f"time_budget = {_toml(self.time_budget)}"]
         if self.block_imports:
             lines.append(f"block_imports = {_toml(self.block_imports)}")
+        if self.requires:
+            lines.append(f"requires = {_toml(self.requires)}")
         for t in self.tests if tests is None else tests:
             lines += ["", "[[tests]]", f"name = {_toml(t.name)}"]
             lines += [f"{key} = {_toml(getattr(t, key))}" for key in _TEST_KEYS[1:]
@@ -179,6 +188,15 @@ def parse_manifest(text: str, path: str = MANIFEST_NAME) -> Manifest:
         fail("block_imports cannot hold numpy: the grader's own side of every graded call "
              "needs it", "block_imports")
 
+    requires = data.get("requires", [])
+    if not (isinstance(requires, list)
+            and all(isinstance(r, str) and _DISTRIBUTION.match(r) for r in requires)):
+        fail(f"requires must be a list of package names as pip knows them, without versions "
+             f"(edu-nn assign pins the installed version), e.g. requires = [\"scikit-learn\"], "
+             f"got {requires!r}", "requires")
+    if len({_canonical(r) for r in requires}) != len(requires):
+        fail(f"requires lists a package twice: {requires!r}", "requires")
+
     raw_tests = data.get("tests", [])
     if not isinstance(raw_tests, list) or not all(isinstance(t, dict) for t in raw_tests):
         fail("tests must be tables: write each as [[tests]] followed by name = ..., "
@@ -214,7 +232,13 @@ def parse_manifest(text: str, path: str = MANIFEST_NAME) -> Manifest:
                               where.line(None, i)))
     return Manifest(name=name, files=list(files), title=title, default_timeout=timeout,
                     memory_mb=memory, tests=tests, path=path, block_imports=list(blocked),
-                    import_timeout=float(import_timeout), time_budget=float(budget))
+                    import_timeout=float(import_timeout), time_budget=float(budget),
+                    requires=list(requires))
+
+
+def _canonical(name: str) -> str:
+    """PEP 503's normalized form of a distribution name (Scikit_Learn -> scikit-learn)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _bad_file_name(name: str) -> str | None:
