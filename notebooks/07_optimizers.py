@@ -128,6 +128,35 @@ assert curves["Adam"][-1] < curves["SGD"][-1]
 assert curves["momentum"][-1] < curves["SGD"][-1]
 
 # %% [markdown]
+# ## "Divide the learning rate by 10 when the loss stagnates"
+# `ReduceLROnPlateau` does it for you: after `patience` epochs without improvement it
+# multiplies the lr by `factor`. Plain SGD with a too-large rate on the moons stalls; each
+# cut lets the loss go down again.
+
+# %%
+edu_nn.manual_seed(0)
+model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2))
+opt = optim.SGD(model.parameters(), lr=2.0)
+plateau = optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=5)
+lrs, plateau_losses = [], []
+for epoch in range(MODEL_STEPS):
+    opt.zero_grad()
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    plateau.step(loss.item())               # the scheduler watches the loss
+    plateau_losses.append(loss.item())
+    lrs.append(opt.param_groups[0]["lr"])
+fig, ax1 = plt.subplots(figsize=(6, 3))
+ax1.semilogy(plateau_losses, label="loss"); ax1.set_xlabel("epoch"); ax1.set_ylabel("loss")
+ax2 = ax1.twinx(); ax2.semilogy(lrs, "r--", label="lr"); ax2.set_ylabel("lr", color="r")
+plt.show()
+cuts = sorted(set(lrs), reverse=True)
+print("learning rates used:", cuts)
+assert len(cuts) >= 2 and all(abs(b / a - 0.1) < 1e-9 for a, b in zip(cuts, cuts[1:]))
+assert min(plateau_losses[-10:]) < min(plateau_losses[:10])
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Raise plain SGD's learning rate on the valley to 0.55. What happens, and why at 0.5?
