@@ -34,13 +34,13 @@ try:      # float64 on JAX needs its 64-bit mode, switched on before any array i
 except ImportError:
     pass
 edu_nn.set_backend(BACKEND)
-available = [name for name in ("numpy", "torch", "jax")
-             if name in edu_nn.registered_backends()]
-try:                                    # a backend whose library is missing cannot be used
-    for name in list(available):
+available = []
+for name in ("numpy", "torch", "jax"):
+    try:
         edu_nn.tensor(0.0, backend=name)
-except Exception:
-    available.remove(name)
+        available.append(name)
+    except (ImportError, edu_nn.BackendError):     # that library is not installed here
+        pass
 print("backends here:", available, "| this run's default:", edu_nn.get_backend().name)
 
 # %% [markdown]

@@ -6,8 +6,8 @@
 
 The sources are jupytext py:percent files (`NN_name.py`, reviewable diffs); the .ipynb files
 are generated, for Colab and for reading without running. Each notebook runs in a fresh
-kernel with EDU_NN_BACKEND set, which its parameters cell reads. The time each one took is
-printed (the figures in notebooks/README.md come from this command).
+kernel with EDU_NN_BACKEND set, which its parameters cell reads. The wall-clock and kernel
+CPU time each one took are printed (the figures in notebooks/README.md come from this).
 tests/test_notebooks.py uses `execute` from here, so CI runs them the same way.
 Needs the `notebooks` extra: pip install -e ".[notebooks]".
 """
@@ -34,6 +34,8 @@ def tutorials(selected=()) -> list[Path]:
 def execute(path: Path, backend: str = "numpy", timeout: int = 600):
     """Run one tutorial top to bottom in a fresh python3 kernel; return (notebook, seconds).
 
+    seconds: wall-clock time from starting the kernel to shutting it down.
+
     Raises nbclient's CellExecutionError (with the failing cell and its traceback) when a
     cell fails, which includes a tutorial's assertion about what it teaches.
     """
@@ -41,12 +43,20 @@ def execute(path: Path, backend: str = "numpy", timeout: int = 600):
     from nbclient import NotebookClient
 
     notebook = jupytext.read(path)
-    env = {**os.environ, "EDU_NN_BACKEND": backend, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    env = {**os.environ, "EDU_NN_BACKEND": backend,
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}   # figures inline
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    client.execute(env=env)
+    client.execute(env=env)      # starts the kernel, runs every cell, shuts the kernel down
     return notebook, time.perf_counter() - start
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes: the kernels."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv=None) -> int:
@@ -64,11 +74,17 @@ def main(argv=None) -> int:
         parser.error(f"no tutorial matches {args.selected}; they are: "
                      f"{', '.join(p.stem for p in tutorials())}")
     args.out.mkdir(parents=True, exist_ok=True)
+    total_wall = total_cpu = 0.0
     for path in paths:
+        cpu_before = _children_cpu()
         notebook, seconds = execute(path, args.backend, args.timeout)
+        cpu = _children_cpu() - cpu_before
+        total_wall, total_cpu = total_wall + seconds, total_cpu + cpu
         target = args.out / (path.stem + ".ipynb")
         nbformat.write(notebook, target)
-        print(f"{seconds:6.1f} s  {path.name} -> {target}", flush=True)
+        print(f"{seconds:6.1f} s wall {cpu:6.1f} s kernel CPU  {path.name} -> {target}",
+              flush=True)
+    print(f"{total_wall:6.1f} s wall {total_cpu:6.1f} s kernel CPU  in all ({args.backend})")
     return 0
 
 
