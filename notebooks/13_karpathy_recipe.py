@@ -21,7 +21,7 @@
 import os
 
 BACKEND = os.environ.get("EDU_NN_BACKEND", "numpy")
-EPOCHS = 12 if BACKEND == "numpy" else 5
+EPOCHS = 12 if BACKEND == "numpy" else 6
 
 # %%
 import math
