@@ -67,6 +67,28 @@ scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=4, gamma=0.3)
 loader = DataLoader(TensorDataset(x_train, y_train), batch_size=32, shuffle=True, generator=0)
 
 
+# %% [markdown]
+# The module hides the graph it builds; `draw_graph` shows it for one batch: the two
+# `Linear` layers are matmuls plus biases, named by `model.named_parameters()`, with the
+# parameters' gradients after `backward()`.
+
+# %%
+from edu_nn.viz import draw_graph
+
+xb0, yb0 = next(iter(loader))
+loss0 = loss_fn(model(xb0), yb0)
+loss0.backward()
+graph = draw_graph(loss0, params=dict(model.named_parameters()))
+param_nodes = {n.label: n for n in graph.nodes if n.label in dict(model.named_parameters())}
+assert set(param_nodes) == {"1.weight", "1.bias", "3.weight", "3.bias"}
+assert all(n.grad is not None and n.level == 0 for n in param_nodes.values())
+optimizer.zero_grad()
+graph
+
+# %% [markdown]
+# Now the training loop.
+
+# %%
 def accuracy(x, y):
     model.eval()
     with edu_nn.no_grad():
