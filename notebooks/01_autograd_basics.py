@@ -21,9 +21,16 @@
 # derivatives $\partial L/\partial s = 0.5$, $\partial s/\partial d = 2d$,
 # $\partial d/\partial w = -1$.
 
+# %% tags=["parameters"]
+import os
+
+# CI runs every tutorial on each backend by setting EDU_NN_BACKEND (numpy, torch or jax).
+BACKEND = os.environ.get("EDU_NN_BACKEND", "numpy")
+
 # %%
 import edu_nn
 
+edu_nn.set_backend(BACKEND)
 x = edu_nn.tensor(5.0, requires_grad=True)
 w = edu_nn.tensor(3.0, requires_grad=True)
 d = x - w
@@ -39,6 +46,46 @@ assert (L.item(), x.grad.item(), w.grad.item()) == (2.0, 2.0, -2.0)
 
 # %%
 print(L.grad_fn, "<-", s.grad_fn, "<-", d.grad_fn)
+
+# %% [markdown]
+# `edu_nn.viz.draw_graph` draws that graph: tensors in boxes (shape, value and, after
+# `backward()`, the gradient in red), ops in rounded boxes. Forward flows up from the leaves
+# to L; backward walks the same arrows down. It needs no Graphviz: the picture is SVG made
+# in Python, shown inline here and saved with `.save("graph.svg")` or `.save("graph.png")`.
+
+# %%
+from edu_nn.viz import draw_graph
+
+picture = draw_graph(L, params={"x": x, "w": w, "d": d, "s": s, "L": L})
+ops = [n.label for n in picture.nodes if n.kind == "op"]
+assert ops == ["Mul", "Pow", "Sub"]                     # L = 0.5 * s, s = d ** 2, d = x - w
+assert {n.label: n.grad for n in picture.nodes if n.grad} == {"x": "2", "w": "-2"}
+picture
+
+# %% [markdown]
+# ### Backwards we multiply
+#
+# The chain rule, done by hand with the local derivatives above, gives the same numbers:
+
+# %%
+dL_ds, ds_dd, dd_dw = 0.5, 2 * d.item(), -1.0
+print("dL/dw by the chain rule:", dL_ds * ds_dd * dd_dw)
+assert dL_ds * ds_dd * dd_dw == w.grad.item()
+
+# %% [markdown]
+# And a picture of L as a function of w (x fixed at 5): the slope at w = 3 is -2, the
+# tangent drawn in red. Gradient descent moves w against the slope, towards x.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+ws = np.linspace(0, 8, 81)
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.plot(ws, 0.5 * (5 - ws) ** 2, label="L(w) = 1/2 (5 - w)^2")
+ax.plot(ws, 2.0 + w.grad.item() * (ws - 3), "r--", label="tangent at w = 3, slope -2")
+ax.set_ylim(-1, 13); ax.set_xlabel("w"); ax.legend()
+plt.show()
 
 # %% [markdown]
 # ## Writing an op yourself
@@ -93,3 +140,21 @@ try:
     gradcheck(ForgotTheMinus.apply, [x, w])
 except GradcheckError as err:
     print(err)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Change x to 1 (keeping w = 3). What are dL/dx and dL/dw? Check with edu_nn.
+# 2. Draw the graph of `y = x * x + x` with `draw_graph`. How many arrows leave x, and why
+#    does `x.grad` equal 2x + 1?
+# 3. In `HalfSquaredError.backward`, what happens if you return only `g`? Try it.
+#
+# <details><summary>Answers</summary>
+#
+# 1. x - w = -2, so dL/dx = -2 and dL/dw = 2.
+# 2. Three: two into `Mul` (x is both arguments) and one into `Add`. Backward adds the
+#    gradients of every use: x + x from the product and 1 from the sum.
+# 3. The engine raises: backward must return one gradient per forward argument
+#    (`None` for those that need none).
+#
+# </details>
