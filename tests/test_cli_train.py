@@ -201,7 +201,7 @@ def test_other_bad_inputs(capsys, tmp_path):
     np.savez(path, inputs=np.zeros((4, 2)))
     assert "arrays named x and y" in _error(capsys, "--data", str(path), "--out",
                                             str(tmp_path))
-    assert "learning rate must be a positive number" in _error(
+    assert "argument --lr: must be a positive number" in _error(
         capsys, "--data", "moons", "--lr", "-1", "--out", str(tmp_path))
 
 
@@ -246,7 +246,7 @@ def test_tune_errors(tmp_path, capsys):
                  str(tmp_path)]) == 2
     assert "validation set" in capsys.readouterr().err
     assert main(["tune", "--data", "moons", "--trials", "0", "--out", str(tmp_path)]) == 2
-    assert "--trials must be a positive integer" in capsys.readouterr().err
+    assert "argument --trials: must be a positive integer" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ digits (Done-when)
