@@ -421,3 +421,26 @@ def test_progress_bar_only_when_asked(capsys):
     captured = capsys.readouterr()
     assert "epoch" in captured.err                   # tqdm's bars
     assert "epoch 2/2" in captured.out and "train_loss" in captured.out
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_progress_bars_fit_80_columns_with_a_wide_bar(columns, capsys, monkeypatch):
+    """The bars never get wider than the terminal (nor 100 columns), and the numbers beside
+    them leave the bar itself room (the issue saw a 5-character bar in 110 columns)."""
+    pytest.importorskip("tqdm")
+    import os
+    import re
+    import shutil
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *a, **k: os.terminal_size(
+        (columns, 24)))
+    x, y = blobs()
+    model = mlp()
+    fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=0.05),
+        batches(x, y), batches(*blobs(32, seed=1)), epochs=3, progress=True)
+    err = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", capsys.readouterr().err)  # cursor moves
+    lines = [line for line in re.split(r"[\r\n]", err) if line.strip()]
+    assert lines and max(len(line) for line in lines) <= min(columns, 100)
+    final = [line for line in lines if line.startswith("fit 100%")][-1]
+    assert "loss=" in final and "val_acc=" in final
+    bar = re.search(r"\|(.*?)\|", final).group(1)
+    assert len(bar) >= 20, final
