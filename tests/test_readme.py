@@ -143,7 +143,8 @@ def _run(command: str, cwd: Path, env: dict, timeout: int = 900):
 
 
 def _tail(proc, n: int = 3000) -> str:
-    return f"exit status {proc.returncode}\nstdout:\n{proc.stdout[-n:]}\nstderr:\n{proc.stderr[-n:]}"
+    return (f"exit status {proc.returncode}\nstdout:\n{proc.stdout[-n:]}\n"
+            f"stderr:\n{proc.stderr[-n:]}")
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,8 @@ from .tuner import (SearchResult, choice, coarse_to_fine, grid_search, logunifor
                     random_search, uniform)
 
 __all__ = ["fit", "evaluate", "TrainingDivergedError", "NonFiniteLossError", "History",
-           "BestEpoch", "Callback", "TrainingState", "EarlyStopping", "ModelCheckpoint", "LRSchedulerCallback",
+           "BestEpoch", "Callback", "TrainingState", "EarlyStopping", "ModelCheckpoint",
+           "LRSchedulerCallback",
            "RecordMagnitudes", "layer_magnitudes", "accuracy", "mse", "mae",
            "overfit_one_batch", "OverfitResult", "tuner", "grid_search", "random_search",
            "coarse_to_fine", "loguniform", "uniform", "choice", "SearchResult",

@@ -77,8 +77,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                         "~/.cache/edu_nn)")
     p.add_argument("--overwrite", action="store_true",
                    help="write into --out even if it holds an earlier run, replacing its "
-                        "files (default: never overwrite: a folder that holds a run gets a "
-                        "numbered sibling, OUT-2, OUT-3, ..., and the command says so)")
+                        "files. By default a run never overwrites one, so no result is lost "
+                        "by re-running a command: when OUT holds a run, the next free OUT-2, "
+                        "OUT-3, ... is used, and the command says so")
     p.add_argument("--on-divergence", choices=("stop", "warn"), default="stop",
                    help="when the training loss grows over 1000 times its lowest value (and "
                         "beyond its first), i.e. training diverges: stop with advice "
@@ -164,7 +165,6 @@ def _fail(command: str, exc: BaseException) -> int:
 def _input_errors():
     from ..backends.base import BackendError
     return (ValueError, FileNotFoundError, IndexError, TypeError, BackendError)
-
 
 
 class _UsageError(ValueError):

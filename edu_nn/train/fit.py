@@ -384,8 +384,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
 
     History keys: epoch, train_loss, train_<metric>, val_loss, val_<metric>, lr (the lr of
     the first param group during the epoch), time (seconds). A nan/inf loss raises
-    :class:`NonFiniteLossError` (whatever ``divergence`` says). Ctrl-C stops after cleaning up and returns the history so
-    far. The model is left in eval mode, ready for predictions.
+    :class:`NonFiniteLossError` (whatever ``divergence`` says). Ctrl-C stops after cleaning
+    up and returns the history so far. The model is left in eval mode, ready for predictions.
     """
     callbacks = list(callbacks)
     _check_fit_args(model, loss_fn, optimizer, epochs, grad_clip, callbacks)
