@@ -12,8 +12,8 @@
 # # Writing an op: forward, backward, and a gradient check
 #
 # Autograd "already knows" the backward of plus, sum, times, matmul, exp, log, ... because
-# someone wrote each one by hand. In edu_nn every op is a small `Function` class, like the
-# lecture's toy `Constant`/`Add` classes: `forward` computes the output from arrays and saves
+# someone wrote each one by hand. In edu_nn every op is a small `ArrayFunction` class, like
+# the lecture's toy `Constant`/`Add` classes: `forward` computes the output from arrays and saves
 # what backward needs; `backward` turns the gradient of the output (the upstream gradient)
 # into one gradient per input: the vector-Jacobian product. Here we write the sigmoid and
 # matmul ourselves, check them, and read what the checker says about wrong versions.
@@ -42,7 +42,7 @@ edu_nn.set_backend(BACKEND)
 # Saving the *output* is enough for backward: no need to recompute the exponential.
 
 # %%
-class Sigmoid(edu_nn.Function):
+class Sigmoid(edu_nn.ArrayFunction):
     @staticmethod
     def forward(ctx, x):                         # x: backend array of any shape
         xp = ctx.xp
@@ -84,7 +84,7 @@ assert abs(slope.max() - 0.25) < 1e-12 and slope.argmax() == 60
 # from dY `(N, M)` and W `(D, M)` is `dY @ W.T`.
 
 # %%
-class MatMul(edu_nn.Function):
+class MatMul(edu_nn.ArrayFunction):
     @staticmethod
     def forward(ctx, x, w):                      # x: (N, D), w: (D, M) -> (N, M)
         ctx.save_for_backward(x, w)
@@ -151,7 +151,7 @@ assert "transpose" in messages["MatMulTransposed"]
 # %% [markdown]
 # ## Exercises
 #
-# 1. Write `Tanh` as a Function (tanh'(x) = 1 - tanh²(x)) and check it with `gradcheck`.
+# 1. Write `Tanh` as an ArrayFunction (tanh'(x) = 1 - tanh²(x)) and check it with `gradcheck`.
 # 2. Write `Exp` whose backward returns `grad_output * x` (wrong). What does the report say?
 # 3. Change `MatMul.backward` to return only the gradient of `x`. What error do you get,
 #    and when?

@@ -30,7 +30,7 @@ import pytest
 import edu_nn.grading.sandbox as sandbox
 from edu_nn.grading.grader import SandboxUnavailable, grade_submission
 from edu_nn.grading.results import validate_results, write_results
-from edu_nn.grading.sandbox.jail import LEASED, Jail
+from edu_nn.grading.sandbox.jail import LEASED, SURVIVED, Jail, UidLease
 
 ADV = Path(__file__).parent / "fixtures" / "grading" / "adv"
 RIGHT = (ADV / "ops.py").read_text()
@@ -167,11 +167,12 @@ def _fill(text: str, subs: dict) -> str:
 
 
 def _leftovers() -> list[str]:
-    """What the uids this process graded with still have on this machine (other grading
-    processes may run at the same time, e.g. pytest-xdist workers: theirs are not counted)."""
-    used = set(LEASED)
-    assert used, "no call ran under a uid of its own"
-    left = []
+    """What the uids this process graded with still have on this machine, where no grading
+    process holds them now (other grading processes, e.g. pytest-xdist workers or grade-all's,
+    may lease the same uid after us: what runs under a held uid is theirs, not a leftover)."""
+    assert LEASED, "no call ran under a uid of its own"
+    left = [f"a process of uid {uid} survived clean-up" for uid in SURVIVED]
+    used = {uid for uid in LEASED if not UidLease.held(uid)}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:

@@ -423,6 +423,19 @@ def test_progress_bar_only_when_asked(capsys):
     assert "epoch 2/2" in captured.out and "train_loss" in captured.out
 
 
+def test_no_progress_bar_outside_a_kernel_even_with_ipykernel_imported(capsys):
+    """A process that merely imported ipykernel (a notebook runner, a test worker) is no
+    notebook: no bars unless asked."""
+    pytest.importorskip("tqdm")
+    pytest.importorskip("ipykernel")
+    import ipykernel  # noqa: F401
+    x, y = blobs(32)
+    model = mlp()
+    fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), batches(x, y),
+        epochs=2)
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("columns", [80, 200])
 def test_progress_bars_fit_80_columns_with_a_wide_bar(columns, capsys, monkeypatch):
     """The bars never get wider than the terminal (nor 100 columns), and the numbers beside

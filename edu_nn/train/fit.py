@@ -205,7 +205,7 @@ class _Progress:
                   "[{elapsed}<{remaining}]{postfix}")
 
     def __init__(self, progress: bool | None, epochs: int, log_every: int | None) -> None:
-        notebook = "ipykernel" in sys.modules
+        notebook = _in_notebook()
         if progress is None:  # a terminal, or a notebook (whose stderr is no tty)
             progress = sys.stderr.isatty() or notebook
         self.tqdm = None
@@ -444,3 +444,12 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
     history.wall_time = time.perf_counter() - start
     model.eval()
     return history
+
+
+def _in_notebook() -> bool:
+    """Running in a Jupyter kernel (not merely with ipykernel imported, as a test process or
+    a notebook runner may have it)."""
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+

@@ -263,8 +263,10 @@ def remove_ipc(uid: int) -> None:
                 remove(*args)
 
 
-#: Every uid this process has leased, in order (the tests check what each left behind).
+#: Every uid this process has leased, in order (the tests check what each left behind), and
+#: those whose processes survived clean-up (kept locked for this process's life).
 LEASED: list[int] = []
+SURVIVED: list[int] = []
 
 
 class UidLease:
@@ -273,9 +275,29 @@ class UidLease:
 
     _order: list[int] = []
 
-    def __init__(self) -> None:
-        folder = Path("/run/edu-nn-uids") if os.access("/run", os.W_OK) else \
+    @staticmethod
+    def folder() -> Path:
+        """Where the per-uid lock files are (root's own)."""
+        return Path("/run/edu-nn-uids") if os.access("/run", os.W_OK) else \
             Path(tempfile.gettempdir()) / "edu-nn-uids"
+
+    @staticmethod
+    def held(uid: int) -> bool:
+        """Whether some grading process holds ``uid`` now."""
+        try:
+            fd = os.open(UidLease.folder() / str(uid), os.O_RDWR | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+
+    def __init__(self) -> None:
+        folder = self.folder()
         folder.mkdir(mode=0o700, exist_ok=True)
         if folder.lstat().st_uid != 0 or folder.is_symlink():
             raise RuntimeError(f"{folder} is not root's own folder")
@@ -307,6 +329,8 @@ class UidLease:
         remove_ipc(self.uid)
         if clean:
             os.close(self._fd)
+        else:
+            SURVIVED.append(self.uid)
         return clean
 
 
