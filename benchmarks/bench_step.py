@@ -196,7 +196,13 @@ def main() -> None:
     parser.add_argument("--number", type=int, default=0,
                         help="steps per timing (default: about 0.2 s worth)")
     parser.add_argument("--backends", default="numpy,torch,jax")
+    parser.add_argument("--torch-threads", type=int, default=0,
+                        help="torch.set_num_threads (0: torch's default); on a shared machine "
+                             "also set OMP_NUM_THREADS/OPENBLAS_NUM_THREADS for NumPy")
     args = parser.parse_args()
+    if args.torch_threads:
+        import torch
+        torch.set_num_threads(args.torch_threads)
     backends = [b for b in args.backends.split(",") if b]
     print(f"edu_nn {edu_nn.__version__}, numpy {np.__version__}, float32, median of "
           f"{args.repeat} repeats; times in ms per step")
