@@ -10,8 +10,8 @@ The step: ``nn.Sequential(Linear, ReLU, Linear)``, ``F.cross_entropy``, ``optim.
 
 and then ``Adam.step()`` alone (784-256-10 parameters and random gradients) against the same
 update written in place in NumPy. Ratios are edu_nn's time over the reference's. Timings are
-medians of ``--repeat`` runs of ``--number`` steps (a median resists a noisy, shared machine
-better than a mean; each configuration is warmed up first, which also compiles the jit).
+the best of ``--repeat`` runs of ``--number`` steps, all configurations timed in turn within
+each repeat (each is warmed up first, which also compiles the jit).
 
 Issue 16's targets (eager): 784-256-10 batch 128, NumPy backend <= 1.15x hand NumPy, torch
 backend <= 1.15x torch eager; Adam.step() alone <= 1.3x the hand-written in-place update.
@@ -19,7 +19,6 @@ backend <= 1.15x torch eager; Adam.step() alone <= 1.3x the hand-written in-plac
 from __future__ import annotations
 
 import argparse
-import statistics
 import timeit
 
 import numpy as np
@@ -32,9 +31,17 @@ WORKLOADS = [((64, 32, 10), 32), ((784, 256, 10), 128), ((784, 256, 10), 1024)]
 LR, BETAS, EPS = 1e-3, (0.9, 0.999), 1e-8
 
 
-def median_time(fn, number: int, repeat: int) -> float:
-    fn()  # warm-up (jit compilation, first allocations)
-    return statistics.median(timeit.repeat(fn, number=number, repeat=repeat)) / number
+def interleaved_best(fns: dict, number: int, repeat: int) -> dict:
+    """Seconds per call of each function: the best of `repeat` timings of `number` calls,
+    the functions timed in turn within each repeat, so that a slow phase of a shared machine
+    hits them all alike (the minimum is the least disturbed figure, as timeit advises)."""
+    for fn in fns.values():
+        fn()  # warm-up (jit compilation, first allocations)
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            best[name] = min(best[name], timeit.timeit(fn, number=number) / number)
+    return best
 
 
 def data(sizes, batch, seed=0):
@@ -186,8 +193,9 @@ def adam_alone(sizes, number, repeat):
         for t, g in zip(tensors, grads):
             t.grad = edu_nn.tensor(g)
         opt = optim.Adam(tensors, lr=LR)
-    return (median_time(lambda: hand.step(grads), number, repeat),
-            median_time(opt.step, number, repeat))
+    best = interleaved_best({"hand": lambda: hand.step(grads), "edu": opt.step}, number,
+                            repeat)
+    return best["hand"], best["edu"]
 
 
 def main() -> None:
@@ -204,8 +212,8 @@ def main() -> None:
         import torch
         torch.set_num_threads(args.torch_threads)
     backends = [b for b in args.backends.split(",") if b]
-    print(f"edu_nn {edu_nn.__version__}, numpy {np.__version__}, float32, median of "
-          f"{args.repeat} repeats; times in ms per step")
+    print(f"edu_nn {edu_nn.__version__}, numpy {np.__version__}, float32, best of "
+          f"{args.repeat} interleaved repeats; times in ms per step")
 
     refs = {"hand NumPy": hand_numpy_step, "torch eager": torch_eager_step,
             "jax.jit": jax_jit_step}
@@ -214,11 +222,9 @@ def main() -> None:
     print("|---" * (len(header) + 3) + "|")
     for sizes, batch in WORKLOADS:
         number = args.number or max(3, int(2000 / batch))
-        times = {}
-        for name, make in refs.items():
-            times[name] = median_time(make(sizes, batch), number, args.repeat)
-        for b in backends:
-            times[f"edu_nn {b}"] = median_time(edu_step(sizes, batch, b), number, args.repeat)
+        fns = {name: make(sizes, batch) for name, make in refs.items()}
+        fns.update({f"edu_nn {b}": edu_step(sizes, batch, b) for b in backends})
+        times = interleaved_best(fns, number, args.repeat)
         ratio_np = times.get("edu_nn numpy", float("nan")) / times["hand NumPy"]
         ratio_t = times.get("edu_nn torch", float("nan")) / times["torch eager"]
         cells = " | ".join(f"{times[h] * 1e3:.3f}" for h in header)
