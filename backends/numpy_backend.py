@@ -176,15 +176,15 @@ class NumpyBackend(Backend):
 
     def lerp(self, a, b, weight, *, inplace=False):
         if inplace and _writable_like(a, b):
-            tmp = np.subtract(b, a, out=np.empty_like(a))
-            np.multiply(tmp, weight, out=tmp)
+            tmp = np.subtract(b, a)
+            tmp *= weight  # in place for an array; rebinds a 0-d result's NumPy scalar
             return np.add(a, tmp, out=a)
         return self.add_scaled(a, np.subtract(b, a), weight)
 
     def mul_add_square(self, a, x, decay, scale, *, inplace=False):
         if inplace and _writable_like(a, x):
-            tmp = np.multiply(x, x, out=np.empty_like(a))
-            np.multiply(tmp, scale, out=tmp)
+            tmp = np.multiply(x, x)
+            tmp *= scale
             np.multiply(a, decay, out=a)
             return np.add(a, tmp, out=a)
         return self.add_scaled(np.multiply(a, decay), np.multiply(x, x), scale)
@@ -372,8 +372,9 @@ class NumpyBackend(Backend):
 
 
 def _writable_like(target, other) -> bool:
-    """Whether ``target`` can receive a result shaped and typed like itself in place, given
-    the other operand ``other`` (an ndarray of the same shape and dtype, or a scalar)."""
-    return (type(target) is np.ndarray and target.flags.writeable
-            and (not isinstance(other, np.ndarray)
-                 or (other.shape == target.shape and other.dtype == target.dtype)))
+    """Whether the caller's owned ``target`` can receive, in place, a result shaped and typed
+    like itself, given the other operand ``other`` (an ndarray, a NumPy or Python scalar).
+    Owned arrays are writeable (made by the optimizer, or checked by ``unshared``)."""
+    return type(target) is np.ndarray and (
+        type(other) is not np.ndarray
+        or (other.shape == target.shape and other.dtype == target.dtype))

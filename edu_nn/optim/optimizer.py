@@ -234,7 +234,9 @@ class Optimizer:
             return
         for k, v in state.items():
             old = tensors.get(k)
-            if not (isinstance(old, Tensor) and old.array is v):
+            if type(v) is int or type(v) is float:  # "step": a Python number
+                tensors[k] = v
+            elif not (isinstance(old, Tensor) and old.array is v):
                 tensors[k] = self._wrap(v, p)
 
     def _update_param(self, xp, param, grad, state: dict[str, Any], group: dict[str, Any]):
