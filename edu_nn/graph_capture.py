@@ -96,7 +96,9 @@ class _Name:
 def _show(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         inner = ", ".join(_show(v) for v in value)
-        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+        if isinstance(value, list):
+            return f"[{inner}]"
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
     return repr(value)
 
 

@@ -10,12 +10,13 @@ An optimizer holds
 
 Each subclass writes one method, ``_update_param(xp, param, grad, state, group)``: the update
 rule for ONE parameter, on native arrays with the backend primitives of ``xp``, returning the
-new parameter array. ``step()`` calls it for every parameter that has a gradient. The
-state arrays belong to the optimizer and are updated in place with the backend's fused update
+new parameter array. ``step()`` calls it for every parameter that has a gradient. The state
+arrays belong to the optimizer and are updated in place with the backend's fused update
 primitives (few passes over memory, as hand-written code); the parameter is written in place
 only when nothing else refers to its array (``xp.unshared``), else it gets a new array,
 rebound through its storage so that ``.data``/``detach()`` aliases see it. JAX, whose arrays
-cannot be written, always gets new arrays. No autograd graph is recorded. Learning rates, betas and the step count stay Python numbers.
+cannot be written, always gets new arrays. No autograd graph is recorded. Learning rates,
+betas and the step count stay Python numbers.
 
     opt = edu_nn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
