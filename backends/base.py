@@ -230,10 +230,52 @@ class Backend:
     def reciprocal(self, x):
         return self.divide(1.0, x)
 
-    def add_scaled(self, x, y, alpha: float):
+    def add_scaled(self, x, y, alpha: float, *, inplace: bool = False):
         """``x + alpha * y`` (BLAS's axpy), the shape of every optimizer update. Same dtypes.
-        A backend may compute it in one temporary (its own, never an input)."""
+        A backend may compute it in one temporary (its own, never an input). ``inplace``: see
+        "Optimizer updates" below."""
         return self.add(x, self.multiply(y, alpha))
+
+    # ------------------------------------------------------ optimizer updates
+    # The update rules of edu_nn.optim as a few fused primitives (issue 16), so an optimizer
+    # step makes a few passes over memory instead of one fresh array per elementwise op.
+    # ``inplace=True`` says the caller OWNS the first argument (an optimizer's state buffer,
+    # or a parameter array nothing else refers to, see :meth:`unshared`): the backend MAY
+    # write the result into it and return it (torch's ``add_`` convention). The caller always
+    # uses the returned array. The defaults below are pure (they ignore ``inplace``, as JAX
+    # must: its arrays cannot be written); NumPy and torch override them with in-place
+    # kernels, and the conformance suite checks both forms give the defaults' values. Shapes
+    # and dtypes of all array arguments are the first argument's (no broadcasting needed).
+    def copy(self, x):
+        """An independent copy of ``x`` (an immutable array may be returned as it is)."""
+        return self.multiply(x, 1)
+
+    def scale(self, x, factor: float, *, inplace: bool = False):
+        """``x * factor`` (momentum decay, decoupled weight decay)."""
+        return self.multiply(x, factor)
+
+    def lerp(self, a, b, weight: float, *, inplace: bool = False):
+        """``a + weight * (b - a)``: a running mean (Adam's m, RMSprop's centred mean)."""
+        return self.add_scaled(a, self.subtract(b, a), weight)
+
+    def mul_add_square(self, a, x, decay: float, scale: float, *, inplace: bool = False):
+        """``a * decay + (x * x) * scale``: a running mean of squares (Adam's v)."""
+        return self.add_scaled(self.multiply(a, decay), self.multiply(x, x), scale)
+
+    def addcdiv(self, x, num, denom, value: float, *, inplace: bool = False):
+        """``x + value * (num / denom)``: the preconditioned step (torch's addcdiv)."""
+        return self.add_scaled(x, self.divide(num, denom), value)
+
+    def sqrt_div_add(self, x, divisor: float, eps: float):
+        """``sqrt(x) / divisor + eps``, a new array: Adam's denominator."""
+        return self.add(self.divide(self.sqrt(x), divisor), eps)
+
+    def unshared(self, x, references: int) -> bool:
+        """Whether nothing but the caller's ``references`` references refers to ``x`` (nor
+        to its memory through a view), so that writing into it cannot be seen by anyone
+        else: no alias, no graph node that saved it for backward, no user variable. The
+        default, False, is always safe (the optimizer then makes a new parameter array)."""
+        return False
 
     # Optional fused primitives. Each default below is written with other primitives, so a
     # backend gets it for free; a backend overrides one only with a native kernel that the

@@ -322,6 +322,24 @@ for _name in ("sum", "max", "min", "mean"):
         C(_name, "all-keepdims", _ref, _X234, keepdims=True),
         C(_name, "0d", _ref, _u()),
     ]
+# Optimizer updates (issue 16), pure form (the in-place form: test_optimizer_updates_in_place).
+_OPT_UPDATES = [
+    C("add_scaled", "owned", lambda x, y, a: x + a * y, _u(3, 4), _u(3, 4), -0.1),
+    C("copy", "2d", np.copy, _u(3, 4)),
+    C("copy", "0d", np.copy, _u()),
+    C("scale", "2d", lambda x, f: x * f, _u(3, 4), 0.9),
+    C("lerp", "2d", lambda a, b, w: a + w * (b - a), _u(3, 4), _u(3, 4), 0.1),
+    C("lerp", "0d", lambda a, b, w: a + w * (b - a), _u(), _u(), 0.01),
+    C("mul_add_square", "2d", lambda a, x, d, s: a * d + (x * x) * s, _pos(3, 4), _u(3, 4),
+      0.999, 0.001),
+    C("mul_add_square", "0d", lambda a, x, d, s: a * d + (x * x) * s, _pos(), _u(), 1.0, 1.0),
+    C("addcdiv", "2d", lambda x, n, d, v: x + v * (n / d), _u(3, 4), _u(3, 4), _pos(3, 4),
+      -1e-3),
+    C("addcdiv", "0d", lambda x, n, d, v: x + v * (n / d), _u(), _u(), _pos(), 0.5),
+    C("sqrt_div_add", "2d", lambda x, d, e: np.sqrt(x) / d + e, _pos(3, 4), 0.7, 1e-8),
+    C("sqrt_div_add", "0d", lambda x, d, e: np.sqrt(x) / d + e, _pos(), 1.0, 1e-3),
+]
+CASES += _OPT_UPDATES
 CASES += [C("sum", "int64", _reduce("sum"), _ints(3, 4), axis=1, out="int64"),
           C("max", "int64", _reduce("max"), _ints(3, 4), axis=0, out="int64")]
 # Many short rows reduced along the last axis (softmax and cross-entropy over a few
@@ -503,7 +521,7 @@ CASES += [
 SEPARATELY_TESTED = {"version": "test_info", "devices": "test_devices",
                      "random_uniform": "test_random_*", "random_normal": "test_random_*",
                      "random_bernoulli": "test_random_*", "random_permutation": "test_random_*",
-                     "jit": "test_jit"}
+                     "jit": "test_jit", "unshared": "test_copy_is_independent_and_unshared_is_safe"}
 
 assert len({c.id for c in CASES}) == len(CASES), "duplicate case ids"
 
@@ -664,6 +682,46 @@ def test_inputs_unchanged(backend, dtype_under_test, device_under_test, case):
         np.testing.assert_array_equal(
             now, old, err_msg=f"{backend.name}.{case.prim} ({case.label}) wrote into array "
                               f"argument {i}: primitives must be pure")
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c in _OPT_UPDATES and c.prim not in
+                                  ("copy", "sqrt_div_add")], ids=lambda c: c.id)
+def test_optimizer_updates_in_place(backend, dtype_under_test, device_under_test, case):
+    """``inplace=True`` (the caller owns the first argument): the same values as the pure
+    form; the backend may write them into the first argument and return it, but never
+    into the other arguments."""
+    if dtype_under_test == "float64" and not backend.supports_float64:
+        pytest.skip(f"the {backend.name} backend does not support float64 here")
+    args = _convert(backend, case.args, dtype_under_test, True, device_under_test)
+    others = _arrays_in(backend, args[1:])
+    first_before, before = _snapshot(backend, args[0]), [_snapshot(backend, a) for a in others]
+    result = getattr(backend, case.prim)(*args, inplace=True)
+    expected = case.ref(*_convert(backend, case.args, dtype_under_test, to_backend=False))
+    what = f"{backend.name}.{case.prim} ({case.label}, {dtype_under_test}, inplace=True)"
+    _check_array(backend, what, result, np.asarray(expected), dtype_under_test,
+                 device_under_test)
+    if result is not args[0]:  # a new array: then the owned input must be as it was
+        np.testing.assert_array_equal(_snapshot(backend, args[0]), first_before,
+                                      err_msg=f"{what}: changed its first argument but "
+                                              f"returned another array")
+    for i, (a, old) in enumerate(zip(others, before)):
+        np.testing.assert_array_equal(_snapshot(backend, a), old,
+                                      err_msg=f"{what} wrote into array argument {i + 1}")
+
+
+def test_copy_is_independent_and_unshared_is_safe(backend):
+    """``copy`` gives an array that later in-place updates of the original do not change;
+    ``unshared`` never claims an array that something else refers to."""
+    x = backend.asarray(np.arange(6.0).reshape(2, 3), "float32")
+    c = backend.copy(x)
+    x = backend.scale(x, 2.0, inplace=backend.unshared(x, 1))
+    np.testing.assert_array_equal(backend.to_numpy(c), np.arange(6.0).reshape(2, 3))
+    held = backend.asarray(np.ones(3), "float32")
+    alias = held  # a second reference
+    assert backend.unshared(held, 1) is False
+    view = backend.reshape(backend.asarray(np.ones(4), "float32"), (2, 2))
+    assert backend.unshared(view, 1) is False, "a view shares its base's memory"
+    del alias
 
 
 def test_every_primitive_is_covered():

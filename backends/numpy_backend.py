@@ -7,6 +7,7 @@ and dtype preservation with Python scalars, which NumPy 2's NEP 50 rules already
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -150,8 +151,10 @@ class NumpyBackend(Backend):
     def erf(self, x):
         return _erf(np.asarray(x))
 
-    def add_scaled(self, x, y, alpha):
+    def add_scaled(self, x, y, alpha, *, inplace=False):
         out = np.multiply(y, alpha)
+        if inplace and _writable_like(x, out):
+            return np.add(x, out, out=x)
         # Reuse our own temporary (one allocation). For 0-d inputs NumPy's ufuncs return a
         # NumPy scalar, which cannot be an out= target (issue 15: every optimizer failed on
         # a 0-d Parameter), so only an ndarray is reused.
@@ -159,6 +162,55 @@ class NumpyBackend(Backend):
                 out.dtype is x.dtype or out.dtype == x.dtype):
             return np.add(x, out, out=out)
         return np.add(x, out)
+
+    # Optimizer updates (issue 16): the same ufuncs in the same order as the base class's
+    # pure defaults (so the same roundings), written into the owned first argument with
+    # out=, with at most one temporary of our own.
+    def copy(self, x):
+        return np.array(x, copy=True)
+
+    def scale(self, x, factor, *, inplace=False):
+        if inplace and _writable_like(x, x):
+            return np.multiply(x, factor, out=x)
+        return np.multiply(x, factor)
+
+    def lerp(self, a, b, weight, *, inplace=False):
+        if inplace and _writable_like(a, b):
+            tmp = np.subtract(b, a)
+            tmp *= weight  # in place for an array; rebinds a 0-d result's NumPy scalar
+            return np.add(a, tmp, out=a)
+        return self.add_scaled(a, np.subtract(b, a), weight)
+
+    def mul_add_square(self, a, x, decay, scale, *, inplace=False):
+        if inplace and _writable_like(a, x):
+            tmp = np.multiply(x, x)
+            tmp *= scale
+            np.multiply(a, decay, out=a)
+            return np.add(a, tmp, out=a)
+        return self.add_scaled(np.multiply(a, decay), np.multiply(x, x), scale)
+
+    def addcdiv(self, x, num, denom, value, *, inplace=False):
+        tmp = np.divide(num, denom)
+        if type(tmp) is not np.ndarray or tmp.shape != x.shape or tmp.dtype != x.dtype:
+            return self.add_scaled(x, tmp, value)
+        np.multiply(tmp, value, out=tmp)
+        if inplace and _writable_like(x, tmp):
+            return np.add(x, tmp, out=x)
+        return np.add(x, tmp, out=tmp)
+
+    def sqrt_div_add(self, x, divisor, eps):
+        out = np.sqrt(x)
+        if type(out) is not np.ndarray:  # 0-d: a NumPy scalar, not an out= target
+            return np.add(np.divide(out, divisor), eps)
+        np.divide(out, divisor, out=out)
+        return np.add(out, eps, out=out)
+
+    def unshared(self, x, references):
+        # A NumPy view keeps a reference to the array owning the memory (its .base), so for
+        # an array that owns its memory the reference count sees every alias, view, saved
+        # graph node and user variable. getrefcount adds its own argument, and so does x.
+        return (type(x) is np.ndarray and x.base is None and x.flags.writeable
+                and sys.getrefcount(x) - 2 <= references)
 
     def reciprocal(self, x):
         return np.reciprocal(x)
@@ -317,3 +369,12 @@ class NumpyBackend(Backend):
     def random_permutation(self, key, n, device="cpu"):
         self.to_device(None, device)
         return self._generator(key).permutation(n).astype(np.int64)
+
+
+def _writable_like(target, other) -> bool:
+    """Whether the caller's owned ``target`` can receive, in place, a result shaped and typed
+    like itself, given the other operand ``other`` (an ndarray, a NumPy or Python scalar).
+    Owned arrays are writeable (made by the optimizer, or checked by ``unshared``)."""
+    return type(target) is np.ndarray and (
+        type(other) is not np.ndarray
+        or (other.shape == target.shape and other.dtype == target.dtype))

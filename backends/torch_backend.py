@@ -50,6 +50,12 @@ def _seed(key: RandomKey) -> int:
     return int(np.random.SeedSequence(key.entropy()).generate_state(1, np.uint64)[0])
 
 
+def _same_layout(target, other) -> bool:
+    """Whether ``target`` can take a result shaped and typed like itself in place."""
+    return (isinstance(target, torch.Tensor) and isinstance(other, torch.Tensor)
+            and other.shape == target.shape and other.dtype == target.dtype)
+
+
 class TorchBackend(Backend):
     name = "torch"
     supports_float64 = True
@@ -241,12 +247,40 @@ class TorchBackend(Backend):
     def reciprocal(self, x):
         return torch.reciprocal(x)
 
-    def add_scaled(self, x, y, alpha):
+    def add_scaled(self, x, y, alpha, *, inplace=False):
         # One kernel and one temporary instead of two (alpha * y, then the sum): this is
         # every SGD update. torch refuses a float alpha for integer tensors: defer to the base.
         if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.is_floating_point():
+            if inplace and _same_layout(x, y):
+                return x.add_(y, alpha=_scalar(alpha))
             return torch.add(x, y, alpha=_scalar(alpha))
         return super().add_scaled(x, y, alpha)
+
+    # Optimizer updates (issue 16): torch.optim's own kernels (lerp_, addcmul_, addcdiv_),
+    # in place into the owned first argument, so the numbers are torch.optim's.
+    def copy(self, x):
+        return x.clone()
+
+    def scale(self, x, factor, *, inplace=False):
+        return x.mul_(_scalar(factor)) if inplace else torch.mul(x, _scalar(factor))
+
+    def lerp(self, a, b, weight, *, inplace=False):
+        if inplace and _same_layout(a, b):
+            return a.lerp_(b, _scalar(weight))
+        return torch.lerp(a, b, _scalar(weight))
+
+    def mul_add_square(self, a, x, decay, scale, *, inplace=False):
+        if inplace and _same_layout(a, x):
+            return a.mul_(_scalar(decay)).addcmul_(x, x, value=_scalar(scale))
+        return torch.addcmul(torch.mul(a, _scalar(decay)), x, x, value=_scalar(scale))
+
+    def addcdiv(self, x, num, denom, value, *, inplace=False):
+        if inplace and _same_layout(x, num):
+            return x.addcdiv_(num, denom, value=_scalar(value))
+        return torch.addcdiv(x, num, denom, value=_scalar(value))
+
+    def sqrt_div_add(self, x, divisor, eps):
+        return torch.sqrt(x).div_(_scalar(divisor)).add_(_scalar(eps))
 
     def relu(self, x):
         return torch.relu(x)  # NaN stays NaN, as maximum(x, 0)

@@ -22,6 +22,7 @@ torch = pytest.importorskip("torch")
 
 import edu_nn  # noqa: E402
 import edu_nn.optim as optim  # noqa: E402
+from edu_nn.nn import functional as edu_F  # noqa: E402
 
 STEPS = 50
 RTOL, ATOL = 1e-8, 1e-12  # ATOL only matters for elements that pass through zero
@@ -484,3 +485,71 @@ def test_import_does_not_pull_in_torch():
 def test_docstrings_show_the_update_rule():
     for cls in (optim.SGD, optim.Adagrad, optim.RMSprop, optim.Adadelta, optim.Adam):
         assert re.search(r"θ\s+←\s+θ", cls.__doc__), cls.__name__
+
+
+# ------------------------------------------- in-place updates (issue 16) and torch's aliasing
+ALL_OPTIMIZERS = {"SGD": dict(momentum=0.9, nesterov=True), "Adagrad": {},
+                  "RMSprop": dict(momentum=0.5, centered=True), "Adadelta": {},
+                  "Adam": dict(amsgrad=True), "AdamW": {}}
+
+
+def _model_and_loss(backend_name):
+    W = edu_nn.tensor(W0, dtype="float64", backend=backend_name, requires_grad=True)
+    B = edu_nn.tensor(B0, dtype="float64", backend=backend_name, requires_grad=True)
+    x = edu_nn.tensor(X, dtype="float64", backend=backend_name)
+    # W * W saves W itself for backward (as torch's linear does)
+    return [W, B], lambda: (edu_F.linear(x, W, B) ** 2).mean() \
+        + 0.01 * (W * W * B[0]).sum()
+
+
+@pytest.mark.parametrize("name", list(ALL_OPTIMIZERS))
+def test_step_is_seen_by_aliases_and_not_by_old_arrays(name, backend_name):
+    """As in torch: .data/detach() aliases see the update (they share storage), a graph that
+    saved the old parameter for backward is refused afterwards, and an array the user kept
+    from before the step (p.array) keeps its values (edu_nn writes a parameter's array in
+    place only when nothing else refers to it)."""
+    params, loss_fn = _model_and_loss(backend_name)
+    tparams = [torch.tensor(W0, requires_grad=True), torch.tensor(B0, requires_grad=True)]
+    opt = getattr(optim, name)(params, lr=LR[name], **ALL_OPTIMIZERS[name])
+    topt = getattr(torch.optim, name)(tparams, lr=LR[name], **ALL_OPTIMIZERS[name])
+    tx = torch.tensor(X)
+    for step in range(4):
+        opt.zero_grad()
+        topt.zero_grad()
+        loss = loss_fn()
+        loss.backward(retain_graph=True)
+        tW, tB = tparams
+        ((torch.nn.functional.linear(tx, tW, tB) ** 2).mean()
+         + 0.01 * (tW * tW * tB[0]).sum()).backward()
+        alias, data, kept = params[0].detach(), params[1].data, params[0].array
+        kept_values = params[0].backend.to_numpy(kept).copy()
+        version = params[0]._version
+        opt.step()
+        topt.step()
+        for p, tp in zip(params, tparams):
+            np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy(), rtol=RTOL,
+                                       atol=ATOL, err_msg=f"{name} step {step}")
+        np.testing.assert_array_equal(alias.numpy(), params[0].detach().numpy())
+        np.testing.assert_array_equal(data.numpy(), params[1].detach().numpy())
+        np.testing.assert_array_equal(params[0].backend.to_numpy(kept), kept_values,
+                                      err_msg="an array kept from before the step changed")
+        assert params[0]._version > version, "step() must bump the version counter (torch)"
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            loss.backward()
+
+
+def test_numpy_step_writes_unshared_parameters_in_place():
+    """The common loop (loss still alive, its graph freed by backward) lets Adam update the
+    parameter's own array: no new array per step."""
+    params, loss_fn = _model_and_loss("numpy")
+    opt = optim.Adam(params, lr=0.01)
+    loss_fn().backward()
+    opt.step()
+    ids = [id(p.array) for p in params]
+    for _ in range(3):
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+    assert [id(p.array) for p in params] == ids
+    assert loss.item() > 0  # loss (and its freed graph) was alive during the step

@@ -102,6 +102,15 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
                 pending[parent] = g if prev is None else node.xp.add(prev, g)
         if not retain_graph:
             node._saved = None  # freed: its saved_tensors now raises, as in torch
+            # and the input arrays kept for the in-place check are let go, so an optimizer
+            # may update a parameter's array in place while `loss` is still alive (a second
+            # backward then finds no saved array to compare: the freed-graph error, or for a
+            # node that saved nothing torch's answer, a recomputed gradient).
+            n = len(node._arrays)
+            node._arrays = _NO_ARRAYS[n] if n < 8 else (None,) * n
+
+
+_NO_ARRAYS = [(None,) * n for n in range(8)]
 
 
 def _inputs_as_used(node) -> tuple:

@@ -47,10 +47,9 @@ class Adadelta(Optimizer):
         if group["weight_decay"] != 0:
             g = xp.add_scaled(g, param, group["weight_decay"])
 
-        v = xp.add_scaled(xp.multiply(state["square_avg"], rho), xp.multiply(g, g), 1 - rho)
+        v = xp.mul_add_square(state["square_avg"], g, rho, 1 - rho, inplace=True)
         std = xp.sqrt(xp.add(v, eps))
         delta = xp.multiply(xp.divide(xp.sqrt(xp.add(state["acc_delta"], eps)), std), g)
-        u = xp.add_scaled(xp.multiply(state["acc_delta"], rho), xp.multiply(delta, delta),
-                          1 - rho)
+        u = xp.mul_add_square(state["acc_delta"], delta, rho, 1 - rho, inplace=True)
         state["square_avg"], state["acc_delta"] = v, u
-        return xp.add_scaled(param, delta, -group["lr"])
+        return xp.add_scaled(param, delta, -group["lr"], inplace=self._param_unshared)

@@ -57,6 +57,6 @@ class Adagrad(Optimizer):
         if group["weight_decay"] != 0:
             g = xp.add_scaled(g, param, group["weight_decay"])
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        state["sum"] = xp.add(state["sum"], xp.multiply(g, g))
-        std = xp.add(xp.sqrt(state["sum"]), group["eps"])
-        return xp.add_scaled(param, xp.divide(g, std), -clr)
+        state["sum"] = xp.mul_add_square(state["sum"], g, 1.0, 1.0, inplace=True)
+        std = xp.sqrt_div_add(state["sum"], 1.0, group["eps"])
+        return xp.addcdiv(param, g, std, -clr, inplace=self._param_unshared)

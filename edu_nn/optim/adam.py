@@ -63,17 +63,18 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = xp.zeros_like(param)
         state["step"] += 1
         t = state["step"]
+        own = self._param_unshared  # may the parameter's array be written in place?
         g = xp.negative(grad) if group["maximize"] else grad
         if wd != 0:
             if group["decoupled_weight_decay"]:
-                param = xp.multiply(param, 1 - lr * wd)
+                param = xp.scale(param, 1 - lr * wd, inplace=own)
+                own = True  # a new array if it was not ours before
             else:
                 g = xp.add_scaled(g, param, wd)
 
         # m ← β₁·m + (1 − β₁)·g, written as m + (1 − β₁)(g − m) as torch's lerp does
-        m = xp.add_scaled(state["exp_avg"], xp.subtract(g, state["exp_avg"]), 1 - beta1)
-        v = xp.add_scaled(xp.multiply(state["exp_avg_sq"], beta2), xp.multiply(g, g),
-                          1 - beta2)
+        m = xp.lerp(state["exp_avg"], g, 1 - beta1, inplace=True)
+        v = xp.mul_add_square(state["exp_avg_sq"], g, beta2, 1 - beta2, inplace=True)
         state["exp_avg"], state["exp_avg_sq"] = m, v
 
         bias_correction1 = 1 - beta1 ** t
@@ -82,8 +83,8 @@ class Adam(Optimizer):
             v = xp.maximum(state["max_exp_avg_sq"], v)
             state["max_exp_avg_sq"] = v
         # m̂ / (√v̂ + ε) with the corrections folded into scalars, as torch computes it
-        denom = xp.add(xp.divide(xp.sqrt(v), bias_correction2 ** 0.5), group["eps"])
-        return xp.add_scaled(param, xp.divide(m, denom), -lr / bias_correction1)
+        denom = xp.sqrt_div_add(v, bias_correction2 ** 0.5, group["eps"])
+        return xp.addcdiv(param, m, denom, -lr / bias_correction1, inplace=own)
 
 
 class AdamW(Adam):

@@ -10,9 +10,13 @@ An optimizer holds
 
 Each subclass writes one method, ``_update_param(xp, param, grad, state, group)``: the update
 rule for ONE parameter, on native arrays with the backend primitives of ``xp``, returning the
-new parameter array. ``step()`` calls it for every parameter that has a gradient and rebinds
-``p.array`` to the result: arrays are never written in place (so JAX works) and no autograd
-graph is recorded. Learning rates, betas and the step count stay Python numbers.
+new parameter array. ``step()`` calls it for every parameter that has a gradient. The state
+arrays belong to the optimizer and are updated in place with the backend's fused update
+primitives (few passes over memory, as hand-written code); the parameter is written in place
+only when nothing else refers to its array (``xp.unshared``), else it gets a new array,
+rebound through its storage so that ``.data``/``detach()`` aliases see it. JAX, whose arrays
+cannot be written, always gets new arrays. No autograd graph is recorded. Learning rates,
+betas and the step count stay Python numbers.
 
     opt = edu_nn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
@@ -193,26 +197,62 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:  # frozen, or not used in the loss: torch skips it too
                     continue
-                grad = p.grad.array
-                if tuple(grad.shape) != tuple(p.array.shape):
+                param, grad = p.array, p.grad.array
+                if grad.shape != param.shape and tuple(grad.shape) != tuple(param.shape):
                     raise RuntimeError(f"{type(self).__name__}: a parameter of shape "
                                        f"{p.shape} has a gradient of shape "
                                        f"{tuple(grad.shape)}; they must match")
+                xp = p.backend
                 # The update rule sees native arrays; self.state keeps edu_nn Tensors.
-                state = {k: v.array if isinstance(v, Tensor) else v
-                         for k, v in self.state.get(p, {}).items()}
-                p._set_array(self._update_param(p.backend, p.array, grad, state, group))
+                tensors = self.state.get(p)
+                state = ({k: v.array if isinstance(v, Tensor) else v
+                          for k, v in tensors.items()} if tensors else {})
+                # The rule may write into the parameter's array only when nothing else can
+                # see it (references: p.array and `param`): no alias (.data, detach()), no
+                # graph node that saved it for backward, no variable of the caller.
+                self._param_unshared = xp.unshared(param, 2)
+                new = self._update_param(xp, param, grad, state, group)
+                del param
+                if new is not p.array:
+                    p._set_array(new)  # through the storage: aliases see the step
+                else:
+                    storage = getattr(p, "_storage", None)
+                    if storage is not None:  # written in place: torch's version counter
+                        storage.version += 1
                 if state:
-                    self.state[p] = {k: self._wrap(v, p) for k, v in state.items()}
+                    self._store_state(p, tensors, state)
         return loss
+
+    #: Set by step() for the rule being called: True when the parameter's array may be
+    #: overwritten (``xp.addcdiv(param, ..., inplace=self._param_unshared)``).
+    _param_unshared = False
+
+    def _store_state(self, p: Tensor, tensors: dict | None, state: dict[str, Any]) -> None:
+        """Keep the rule's new state in self.state, wrapping only the arrays that changed
+        identity (a buffer updated in place keeps its Tensor)."""
+        if tensors is None:
+            self.state[p] = {k: self._wrap(v, p) for k, v in state.items()}
+            return
+        for k, v in state.items():
+            old = tensors.get(k)
+            if type(v) is int or type(v) is float:  # "step": a Python number
+                tensors[k] = v
+            elif not (isinstance(old, Tensor) and old.array is v):
+                tensors[k] = self._wrap(v, p)
 
     def _update_param(self, xp, param, grad, state: dict[str, Any], group: dict[str, Any]):
         """The update rule for one parameter (subclasses write it).
 
         xp: the parameter's backend (its primitives: ``xp.add_scaled``, ``xp.sqrt``, ...).
         param, grad: native arrays of the same shape. state: this parameter's state as native
-        arrays and numbers; update it in place (rebinding keys, never writing into arrays).
-        group: the parameter's group (options as Python values). Returns the new param array.
+        arrays and numbers; rebind its keys to the new values. group: the parameter's group
+        (options as Python values). Returns the new param array.
+
+        Few passes over memory (issue 16): state arrays belong to the optimizer, so the rule
+        updates them with the backend's fused update primitives and ``inplace=True``
+        (``xp.lerp``, ``xp.mul_add_square``, ``xp.addcdiv``, ...); the parameter only with
+        ``inplace=self._param_unshared``; the gradient never (it is the user's ``p.grad``).
+        A backend that cannot write (JAX) returns new arrays: always use the results.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement _update_param (or "
                                   f"override step)")
@@ -235,7 +275,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:  # torch zeroes the same grad tensor in place; we rebind its array
-                    p.grad._set_array(p.backend.zeros_like(p.grad.array))
+                    p.grad.array = p.backend.zeros_like(p.grad.array)
                     p.grad.grad_fn = None
                     p.grad.requires_grad = False
 
@@ -246,7 +286,8 @@ class Optimizer:
         ``{"state": {0: {"step": 3, "exp_avg": Tensor, ...}, ...},
         "param_groups": [{"lr": 0.001, ..., "params": [0, 1]}, ...]}``: parameters are
         numbered in order over all groups; parameters without state are absent from "state".
-        A snapshot: the Tensors are immutable, so later steps do not change it.
+        A snapshot: its Tensors are copies, so later steps (which update the optimizer's
+        buffers in place) do not change it.
         """
         index: dict[int, int] = {}
         groups = []
@@ -256,7 +297,10 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
             packed["params"] = [index[id(p)] for p in group["params"]]
             groups.append(packed)
-        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        # Copies: state buffers are updated in place by later steps.
+        state = {index[id(p)]: {k: self._wrap(p.backend.copy(v.array), p)
+                                if isinstance(v, Tensor) else v for k, v in s.items()}
+                 for p, s in self.state.items() if id(p) in index}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -323,6 +367,7 @@ class Optimizer:
                 arr = p.backend.to_device(arr, p.device)
         else:
             arr = p.backend.asarray(_to_numpy(value), p.dtype, p.device)
+        arr = p.backend.copy(arr)  # ours to update in place: never the caller's array
         if tuple(arr.shape) != p.shape:
             raise ValueError(f"{type(self).__name__}.load_state_dict: state[{index!r}]"
                              f"[{key!r}] has shape {tuple(arr.shape)}, but the parameter has "

@@ -58,21 +58,20 @@ class RMSprop(Optimizer):
         if group["weight_decay"] != 0:
             g = xp.add_scaled(g, param, group["weight_decay"])
 
-        v = xp.add_scaled(xp.multiply(state["square_avg"], alpha), xp.multiply(g, g),
-                          1 - alpha)
+        v = xp.mul_add_square(state["square_avg"], g, alpha, 1 - alpha, inplace=True)
         state["square_avg"] = v
         if group["centered"]:
             # ḡ ← α·ḡ + (1 − α)·g, written as ḡ + (1 − α)(g − ḡ) as torch's lerp does
-            g_avg = state["grad_avg"]
-            g_avg = xp.add_scaled(g_avg, xp.subtract(g, g_avg), 1 - alpha)
+            g_avg = xp.lerp(state["grad_avg"], g, 1 - alpha, inplace=True)
             state["grad_avg"] = g_avg
-            d = xp.sqrt(xp.subtract(v, xp.multiply(g_avg, g_avg)))
+            d = xp.sqrt_div_add(xp.subtract(v, xp.multiply(g_avg, g_avg)), 1.0, group["eps"])
         else:
-            d = xp.sqrt(v)
-        d = xp.add(d, group["eps"])
+            d = xp.sqrt_div_add(v, 1.0, group["eps"])
 
+        own = self._param_unshared
         if mu > 0:
-            buf = xp.add(xp.multiply(state["momentum_buffer"], mu), xp.divide(g, d))
+            buf = xp.addcdiv(xp.scale(state["momentum_buffer"], mu, inplace=True), g, d, 1.0,
+                             inplace=True)
             state["momentum_buffer"] = buf
-            return xp.add_scaled(param, buf, -group["lr"])
-        return xp.add_scaled(param, xp.divide(g, d), -group["lr"])
+            return xp.add_scaled(param, buf, -group["lr"], inplace=own)
+        return xp.addcdiv(param, g, d, -group["lr"], inplace=own)

@@ -53,9 +53,10 @@ class SGD(Optimizer):
         if mu != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = g
+                buf = xp.copy(g)  # ours to update in place (g may be the user's p.grad)
             else:
-                buf = xp.add_scaled(xp.multiply(buf, mu), g, 1 - group["dampening"])
+                buf = xp.add_scaled(xp.scale(buf, mu, inplace=True), g,
+                                    1 - group["dampening"], inplace=True)
             state["momentum_buffer"] = buf
             g = xp.add_scaled(g, buf, mu) if group["nesterov"] else buf
-        return xp.add_scaled(param, g, -lr)
+        return xp.add_scaled(param, g, -lr, inplace=self._param_unshared)
