@@ -176,6 +176,23 @@ def _literal(node: ast.expr) -> bool:
         return False
 
 
+def _import_only_try(node: ast.stmt) -> bool:
+    """``try: import x`` / ``except ImportError: ...`` holding only imports, ``pass`` and
+    literal assignments (a student's optional import; also this module's own output)."""
+    if not isinstance(node, ast.Try):
+        return False
+    inner = node.body + node.orelse + node.finalbody + [s for h in node.handlers
+                                                        for s in h.body]
+    return all(isinstance(s, (ast.Import, ast.ImportFrom, ast.Pass)) or
+               (isinstance(s, ast.Assign) and _literal(s.value)) for s in inner) and \
+        all(h.type is None or _literal_name(h.type) for h in node.handlers)
+
+
+def _literal_name(node: ast.expr) -> bool:
+    names = node.elts if isinstance(node, ast.Tuple) else [node]
+    return all(isinstance(n, ast.Name) for n in names)
+
+
 def module_source(cells: list[dict], filename: str = "notebook") -> str:
     """The graded module made from the code cells: their top-level definitions, in order.
 
@@ -212,7 +229,7 @@ def module_source(cells: list[dict], filename: str = "notebook") -> str:
                 kept.append("try:\n" + "\n".join("    " + t for t in text.splitlines()) +
                             "\nexcept ImportError:\n    pass")
             elif (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
-                  and _literal(node.value)):
+                  and _literal(node.value)) or _import_only_try(node):
                 kept.append(text)
         if kept:
             parts += [f"# --- code cell {number} ---", *kept, ""]
@@ -361,7 +378,7 @@ class CheckResult:
 
     def __str__(self) -> str:
         from .check import format_report
-        text, _ = format_report(self.results, f"{self.question}: public tests")
+        text, _ = format_report(self.results, self.question)
         return text
 
     __repr__ = __str__
@@ -412,20 +429,24 @@ class Checker:
         self.source = Path(source) if source is not None else None
         self.backend = backend
 
-    def _current_code(self) -> str:
+    def _current_code(self, tmp: Path) -> None:
+        """Write what is checked into the folder ``tmp``, as the grader will read it: the
+        kernel's cells run so far (as an exported py:percent .py), or the source file."""
         if self.source is None:
             try:
                 ipython = get_ipython()  # noqa: F821 - defined inside IPython only
             except NameError:
                 ipython = None
             if ipython is not None:
-                cells = [{"cell_type": "code", "source": s, "metadata": {}}
-                         for s in ipython.user_ns.get("In", [])[1:]]
-                return module_source(cells, self.notebook)
+                cells = ipython.user_ns.get("In", [])[1:]
+                (tmp / module_name(self.notebook)).write_text(
+                    "".join(f"# %%\n{cell}\n" for cell in cells), encoding="utf-8")
+                return
             source = self.folder / self.notebook
         else:
             source = self.source
-        return read_code_and_answers(source)[0]
+        name = self.notebook if source.suffix == ".ipynb" else module_name(self.notebook)
+        (tmp / name).write_bytes(_read_limited(source))
 
     def check(self, question: str) -> CheckResult:
         """The public tests of ``question`` (tests named ``<question>_*``), graded now."""
@@ -434,10 +455,9 @@ class Checker:
         from .sandbox import protections
         with tempfile.TemporaryDirectory(prefix="edu-nn-check-") as tmp:
             try:
-                code = self._current_code()
-            except NotebookError as exc:
+                self._current_code(Path(tmp))
+            except (NotebookError, OSError) as exc:
                 return CheckResult(question, {"tests": [], "output": str(exc)})
-            (Path(tmp) / module_name(self.notebook)).write_text(code, encoding="utf-8")
             results = grade_submission(tmp, self.folder, backend=self.backend,
                                        include_hidden=False, select=f"{question}_",
                                        unsandboxed=not protections().jail)
