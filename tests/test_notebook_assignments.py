@@ -316,7 +316,8 @@ def test_gradescope_run_solution_and_stub_notebooks(out, tmp_path):
     ag = Autograder("hw4_notebook", out, root, 0.0)
     solution = ag.run(ag.version("solution"))
     assert all(t["score"] == t["max_score"] for t in graded(solution))
-    assert solution["score"] == 90 and sum(t["max_score"] for t in solution["tests"]) == 110
+    assert solution["score"] == 90 and sum(t["max_score"] for t in solution["tests"]) == 110, \
+        solution["output"]
     stub = ag.run(ag.version("student"))
     assert stub["score"] == 0 and len(stub["tests"]) == 13
     exported = ag.run({"hw4.py": b"def adam(:\n"})     # the exported .py, with an error

@@ -141,6 +141,16 @@ class Jail:
 
     @classmethod
     def _build(cls) -> "Jail":
+        # run_autograder grades under umask 077: the jail's folders must still be 0755 (the
+        # child's uid walks them), and mkdir's mode is masked by the umask
+        old = os.umask(0o022)
+        try:
+            return cls._build_world_readable()
+        finally:
+            os.umask(old)
+
+    @classmethod
+    def _build_world_readable(cls) -> "Jail":
         start = time.perf_counter()
         root = Path(tempfile.mkdtemp(prefix="edu-nn-jail-"))
         os.chmod(root, 0o755)
