@@ -353,6 +353,7 @@ def assign(source: str | Path, out: str | Path, *, validate: bool = True,
                 t.public = t.name in shown
             tests += every
     _check_tests(manifest, tests, source)
+    _check_questions(files, tests)
     public = {t.name for t in tests if t.public}
     _check_out(source, out)
     pins = pin_requirements(manifest.requires, str(source / MANIFEST_NAME))
@@ -434,6 +435,32 @@ def _check_tests(manifest: Manifest, tests: list[TestInfo], source: Path) -> Non
         if spec is not None:
             t.points = spec.points if spec.points is not None else t.points
             t.visibility = spec.visibility or t.visibility
+
+
+def _check_questions(files: list[_File], tests: list[TestInfo]) -> None:
+    """A notebook's question cells (``question="q1" points=20``) name questions whose tests
+    (``q1_*``) exist and add up to those points; written cells have points."""
+    from .notebook import _cells_from_percent
+    for f in files:
+        if not f.notebook:
+            continue
+        for cell in _cells_from_percent(f.data.decode("utf-8")):
+            meta = cell["metadata"]
+            if "written" in meta and not isinstance(meta.get("points"), (int, float)):
+                raise AssignError(f"{f.rel}: the written answer {meta['written']!r} has no "
+                                  f"points: write points=N in its cell header")
+            if "question" not in meta:
+                continue
+            name = str(meta["question"])
+            mine = [t for t in tests if t.name.startswith(f"{name}_")]
+            if not mine:
+                raise AssignError(f"{f.rel}: question {name!r} has no graded test (tests of "
+                                  f"a question are named {name}_...)")
+            total = sum(t.points or 0 for t in mine)
+            if "points" in meta and abs(float(meta["points"]) - total) > 1e-9:
+                raise AssignError(
+                    f"{f.rel}: question {name!r} says points={meta['points']}, but its tests "
+                    f"add up to {total:g} ({', '.join(f'{t.name} {t.points}' for t in mine)})")
 
 
 # ---------------------------------------------------------------- the outputs
