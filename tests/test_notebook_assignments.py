@@ -322,3 +322,16 @@ def test_gradescope_run_solution_and_stub_notebooks(out, tmp_path):
     assert stub["score"] == 0 and len(stub["tests"]) == 13
     exported = ag.run({"hw4.py": b"def adam(:\n"})     # the exported .py, with an error
     assert exported["score"] == 0 and "syntax error" in exported["output"]
+
+
+def test_edu_nn_check_in_the_handout(out, tmp_path):
+    """`edu-nn check` in the student folder grades the notebook's public tests (the written
+    answers are not part of it: they are graded by hand after submission)."""
+    from edu_nn.grading.check import check
+    folder = tmp_path / "handout"
+    shutil.copytree(out / "student", folder)
+    stream = io.StringIO()
+    assert check(folder, color="never", stream=stream, select="q6_") == 1
+    text = stream.getvalue()
+    assert "q6_dropout_train" in text and "q6_dropout_eval" in text
+    assert "written" not in text and "0 / 10 points" in text

@@ -165,6 +165,8 @@ def _hash(submission: Path, files: list[str]) -> str:
     h = hashlib.sha256()
     for name in files:
         path = submission / name
+        if name.endswith(".ipynb") and not path.exists():   # the exported .py in its place
+            path = submission / module_name(name)
         h.update(name.encode() + b"\0")
         if path.is_file() and not path.is_symlink():
             with open(path, "rb") as f:
@@ -269,7 +271,7 @@ def grade_submission(submission: str | Path, assignment: str | Path, *,
         for number, test in enumerate(tests, 1):
             results_tests.append(_run_test(test, number, config, backend, problems,
                                            manifest.name, digest, deadline, hung))
-    if not select:
+    if not select and include_hidden:     # not in `edu-nn check`: graded by hand later
         results_tests += [_written_test(w, len(results_tests) + 1, digest) for w in written]
     score = sum(t["score"] for t in results_tests)
     lines = []
