@@ -14,8 +14,9 @@ Grading a notebook (everything here runs in the grader's process and executes no
 1. the file is read with a size limit (:data:`MAX_NOTEBOOK_BYTES`), parsed as JSON and
    validated against the nbformat 4 schema (an exported ``.py`` is split at ``# %%`` cells);
 2. outputs, attachments and metadata are ignored; only the code cells' sources are read;
-3. IPython syntax is neutralised: a cell magic (``%%bash``) drops its cell, a line magic or
-   shell escape (``%matplotlib``, ``!pip``, ``x = !ls``, ``obj?``) becomes ``pass``;
+3. IPython syntax is neutralised: a cell magic (``%%bash``) drops its cell; in a cell that
+   is not valid Python, a line magic or shell escape (``%matplotlib``, ``!pip``,
+   ``x = !ls``, ``obj?``) becomes ``pass``;
 4. each code cell is parsed on its own, and only its top-level *definitions* are kept:
    functions and classes (with decorators), imports (each wrapped in ``try/except
    ImportError``: the jail has only numpy, so a plotting import must not fail the module), and
@@ -45,6 +46,7 @@ MAX_NOTEBOOK_BYTES = 5 * 2 ** 20
 MAX_CELLS = 5000
 _CELL = re.compile(r"^#\s*%%(.*)$")
 _MAGIC_ASSIGN = re.compile(r"^\s*[\w.,\s\[\]()*]+=\s*[!%]")
+_HELP = re.compile(r"^\s*[\w.]+\?{1,2}\s*$")
 
 
 class NotebookError(ValueError):
@@ -150,18 +152,23 @@ def read_cells(path: str | Path) -> list[dict]:
 # ------------------------------------------------------------------- the module
 def neutralise_magics(source: str) -> str:
     """The cell's source without IPython syntax: a cell magic (``%%...`` first) gives an
-    empty cell; a line magic, shell escape or help line becomes ``pass`` (same indent)."""
+    empty cell; in a cell that is not valid Python, a line magic, shell escape or help line
+    becomes ``pass`` (same indent)."""
     lines = source.splitlines()
     first = next((line.strip() for line in lines if line.strip()), "")
     if first.startswith("%%"):
         return ""
+    try:                    # valid Python has no IPython syntax: leave it exactly as it is
+        ast.parse(source)   # (a continuation line may start with %, a comment end with ?)
+        return source
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
     out = []
     for line in lines:
         stripped = line.lstrip()
         indent = line[:len(line) - len(stripped)]
-        if (stripped[:1] in ("%", "!") or _MAGIC_ASSIGN.match(line)
-                or (stripped.endswith("?") and not stripped.startswith("#"))
-                or stripped.startswith("get_ipython()")):
+        if (stripped[:1] in ("%", "!", "?") or _MAGIC_ASSIGN.match(line)
+                or _HELP.match(line)):
             out.append(f"{indent}pass  # IPython syntax removed by the grader")
         else:
             out.append(line)
