@@ -285,8 +285,12 @@ def test_inline_check_in_a_kernel(out, tmp_path):
     # the student has answered q1 only: q1's cell as in the solution, the rest stubs
     q1 = next(i for i, c in enumerate(sol.cells) if "def sgd_momentum" in c.source)
     nb.cells[q1] = copy.deepcopy(sol.cells[q1])
-    stop = next(i for i, c in enumerate(nb.cells) if 'grader.check("q3")' in c.source)
-    nb.cells = nb.cells[:stop + 1]          # the checks of q1, q2 and q3 (kept short)
+    # and q4 wrong by a constant factor (a bound twice too large)
+    q4 = next(i for i, c in enumerate(sol.cells) if "def xavier_uniform" in c.source)
+    nb.cells[q4] = copy.deepcopy(sol.cells[q4])
+    nb.cells[q4].source = nb.cells[q4].source.replace("bound = gain *", "bound = 2 * gain *")
+    stop = next(i for i, c in enumerate(nb.cells) if 'grader.check("q4")' in c.source)
+    nb.cells = nb.cells[:stop + 1]          # the checks of q1 to q4 (kept short)
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(folder)}})
     client.execute(env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -300,6 +304,9 @@ def test_inline_check_in_a_kernel(out, tmp_path):
     html3, text3 = shown['grader.check("q3")']
     assert "q3: 0 / 10 points" in html3 and "NotImplementedError" in html3
     assert "q3_adam" in text3 and "q3_adam_other_betas" not in html3 + text3
+    html4, text4 = shown['grader.check("q4")']
+    assert "q4: 8 / 15 points" in html4 and "PASS  q4_kaiming_normal" in text4
+    assert "worst" in text4 and "hint:" in text4 and "hint:" in html4, text4
 
 
 # ------------------------------------------------------------- Gradescope flow
