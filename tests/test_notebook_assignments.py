@@ -345,3 +345,23 @@ def test_edu_nn_check_in_the_handout(out, tmp_path):
     text = stream.getvalue()
     assert "q6_dropout_train" in text and "q6_dropout_eval" in text
     assert "written" not in text and "0 / 10 points" in text
+
+
+def test_grade_all_exports_each_students_written_answers(out, tmp_path):
+    export = tmp_path / "export"
+    for student, folder in (("ada", "solution"), ("bob", "student")):
+        (export / student).mkdir(parents=True)
+        shutil.copy(out / folder / NB, export / student / NB)
+    args = ["grade-all", str(export), "--assignment", str(out / "autograder" / "assignment"),
+            "--out", str(tmp_path / "graded"), "-j", "1"]
+    if os.geteuid() != 0:
+        args.append("--unsandboxed")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(args) == 0
+    for student, score in (("ada", 90), ("bob", 0)):
+        results = json.loads((tmp_path / "graded" / student / "results.json").read_text())
+        assert validate_results(results) == [] and results["score"] == score
+        assert "w1 (written answer)" in (tmp_path / "graded" / student /
+                                         "results.written.html").read_text()
+    gradebook = (tmp_path / "graded" / "gradebook.csv").read_text()
+    assert "w2 (written answer)" in gradebook
