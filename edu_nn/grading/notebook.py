@@ -275,8 +275,9 @@ def written_answers_html(results: dict, title: str = "Written answers") -> str |
     manual = [t for t in results.get("tests", []) if t.get("extra_data", {}).get("manual")]
     if not manual:
         return None
+    digest = str(results.get("extra_data", {}).get("submission_sha256", ""))
     body = [f"<h1>{html.escape(title)}</h1>",
-            f"<p>submission SHA-256: {html.escape(str(results.get('extra_data', {}).get('submission_sha256', '')))}</p>"]
+            f"<p>submission SHA-256: {html.escape(digest)}</p>"]
     for t in manual:
         answer = t["extra_data"].get("answer")
         body += [f"<h2>{html.escape(t['name'])} ({t['max_score']:g} points, graded by hand)</h2>",
