@@ -76,13 +76,20 @@ def _library_version(library: str) -> str:
         return "?"
 
 
+#: The torch the README pins. Installed first, it keeps pip from pulling a multi-GB CUDA
+#: build as the torch extra's dependency (tests/test_cli.py checks the README says the same).
+TORCH_PIN = "2.13.0"
+INSTALL_HINTS = {"torch": f"pip install torch=={TORCH_PIN} && pip install 'edu-nn[torch]' "
+                          f"(torch first: unpinned, pip downloads a multi-GB CUDA build)"}
+
+
 def backend_status(name: str) -> dict[str, str]:
     """One row of the backend table. Imports a backend only when its library is installed
     (find_spec looks without importing), so listing never imports a missing torch or jax."""
     library = backends.backend_library(name)
     if library is not None and importlib.util.find_spec(library) is None:
-        hint = (f"pip install 'edu-nn[{name}]'" if name in backends.LIBRARY_OF
-                else f"needs {library!r}")
+        hint = (f"needs {library!r}" if name not in backends.LIBRARY_OF
+                else INSTALL_HINTS.get(name, f"pip install 'edu-nn[{name}]'"))
         return {"backend": name, "installed": "no", "version": "-", "devices": "-",
                 "note": hint}
     try:

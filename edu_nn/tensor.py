@@ -36,10 +36,11 @@ from .backend_selection import BackendLike, get_backend
 
 
 class Tensor:
-    # _storage is left unset by _make and Function.apply (the hot path); getattr(t,
-    # "_storage", None) reads it, see _storage_of.
+    # _storage and _view_of are left unset by _make and ArrayFunction.apply (the hot path);
+    # getattr(t, name, None) reads them. _view_of = (base, key) marks a basic-indexing result,
+    # whose in-place changes are written back into base (inplace.py).
     __slots__ = ("array", "backend", "device", "requires_grad", "grad", "grad_fn", "_storage",
-                 "__weakref__")
+                 "_view_of", "__weakref__")
 
     def __init__(self, data: Any, dtype: str | None = None, requires_grad: bool = False,
                  backend: BackendLike = None, device: str | None = None) -> None:
@@ -47,6 +48,7 @@ class Tensor:
                       device=device)
         self.array, self.backend, self.device = made.array, made.backend, made.device
         self.requires_grad, self.grad, self.grad_fn = made.requires_grad, None, None
+        self._storage = None
 
     @classmethod
     def _make(cls, data, backend, device, requires_grad=False, grad_fn=None) -> "Tensor":
@@ -126,7 +128,7 @@ class Tensor:
         return bool(self.item())
 
     def __array__(self, dtype=None, copy=None):
-        arr = self.detach().numpy()
+        arr = self.backend.to_numpy(self.array)
         return arr if dtype is None else arr.astype(dtype)
 
     def detach(self) -> "Tensor":
@@ -169,7 +171,10 @@ class Tensor:
 
     def _set_array(self, new) -> None:
         """Rebind the array of this tensor and of every alias sharing its storage."""
-        storage = _storage_of(self)
+        storage = getattr(self, "_storage", None)
+        if storage is None:  # no alias was ever made: nothing else to rebind
+            self.array = new
+            return
         storage.version += 1
         for ref in storage.members:
             member = ref()
@@ -346,6 +351,7 @@ class Tensor:
     def __isub__(self, other): return _inplace.binary(self, other, _ops.sub, "sub_")
     def __imul__(self, other): return _inplace.binary(self, other, _ops.mul, "mul_")
     def __itruediv__(self, other): return _inplace.binary(self, other, _ops.div, "div_")
+    def __ipow__(self, other): return _inplace.binary(self, other, _ops.pow, "pow_")
 
     def add_(self, other, *, alpha=1):
         return _inplace.binary(self, other if alpha == 1 else other * alpha, _ops.add, "add_")
@@ -518,6 +524,7 @@ def tensor(data: Any, dtype: str | None = None, requires_grad: bool = False,
     dtype = _dtypes.check_dtype_name(dtype) if dtype is not None else _infer_dtype(data, b)
     arr = b.asarray(data, dtype=dtype, device=device)
     t = Tensor._make(arr, b, b.device_of(arr))
+    t._storage = None  # a leaf: set, so that _set_array's getattr is fast
     if requires_grad:
         t.requires_grad_(True)
     return t

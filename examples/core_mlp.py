@@ -57,13 +57,13 @@ def accuracy(params, x, y) -> float:
 
 
 def load_digits_split(seed=0, test_fraction=0.2):
-    """sklearn's 8x8 digits (shipped with scikit-learn, no download): x in [0, 1], 64 features."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-    data = load_digits()
-    x = (data.data / 16.0).astype(np.float64)
-    return train_test_split(x, data.target, test_size=test_fraction, random_state=seed,
-                            stratify=data.target)
+    """The 8x8 digits (scikit-learn's, shipped with edu_nn: no download): x (N, 64) float64 in
+    [0, 1], y int64; a stratified split fixed by seed -> x_train, x_test, y_train, y_test."""
+    from edu_nn.data import load_digits, train_val_test_split
+    x, y = load_digits(flatten=True)
+    (x_train, y_train), (x_test, y_test) = train_val_test_split(
+        (x.astype(np.float64), y), (1 - test_fraction, test_fraction), seed=seed, stratify=True)
+    return x_train, x_test, y_train, y_test
 
 
 def train_digits(epochs=30, batch_size=32, lr=0.1, hidden=64, seed=0, dtype="float32",

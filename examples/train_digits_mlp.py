@@ -1,5 +1,6 @@
-"""The main job: train an MLP built from edu_nn's core ops on sklearn's digits and print the
-test accuracy. Usage: python examples/train_digits_mlp.py [--backend numpy] [--epochs 30]"""
+"""The main job: train an MLP built from edu_nn's core ops on the 8x8 digits (shipped with
+edu_nn) and print the test accuracy.
+Usage: python examples/train_digits_mlp.py [--backend numpy] [--epochs 30]"""
 import argparse
 import os
 import sys

@@ -30,6 +30,9 @@ BACKEND = os.environ.get("EDU_NN_BACKEND", "numpy")
 # %%
 import edu_nn
 
+if BACKEND == "jax":      # float64 (used below) on JAX needs its 64-bit mode, set first
+    import jax
+    jax.config.update("jax_enable_x64", True)
 edu_nn.set_backend(BACKEND)
 x = edu_nn.tensor(5.0, requires_grad=True)
 w = edu_nn.tensor(3.0, requires_grad=True)

@@ -35,7 +35,7 @@ from edu_nn.train import layer_magnitudes
 edu_nn.set_backend(BACKEND)
 
 # %%
-z = edu_nn.tensor(np.linspace(-4, 4, 161), requires_grad=True)
+z = edu_nn.tensor(np.linspace(-4, 4, 161), dtype="float32", requires_grad=True)
 activations = {"sigmoid": nn.Sigmoid(), "tanh": nn.Tanh(), "ReLU": nn.ReLU(),
                "LeakyReLU(0.1)": nn.LeakyReLU(0.1), "GELU": nn.GELU()}
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3))

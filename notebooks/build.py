@@ -45,6 +45,9 @@ def execute(path: Path, backend: str = "numpy", timeout: int = 600):
     notebook = jupytext.read(path)
     env = {**os.environ, "EDU_NN_BACKEND": backend,
            "MPLBACKEND": "module://matplotlib_inline.backend_inline"}   # figures inline
+    # run as a student would: the test suite switches JAX's 64-bit mode on for itself
+    # (tests/conftest.py); a tutorial that needs float64 on JAX must say so itself
+    env.pop("JAX_ENABLE_X64", None)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()

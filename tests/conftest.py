@@ -170,6 +170,9 @@ class BackendAccounting:
 
     def pytest_sessionfinish(self, session, exitstatus):
         # Runs before the terminal summary is written, so the summary can show the problems.
+        # Only the controlling process judges: an xdist worker sees only its share.
+        if hasattr(session.config, "workerinput"):
+            return
         if session.config.option.collectonly or exitstatus not in (
                 pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return
@@ -190,3 +193,18 @@ class BackendAccounting:
 
 def pytest_configure(config):
     config.pluginmanager.register(BackendAccounting(), "edu_nn_backend_accounting")
+
+
+# ------------------------------------------------------- parallel runs (pytest-xdist)
+def pytest_addoption(parser, pluginmanager):
+    """pyproject.toml's addopts run the suite on pytest-xdist workers (``--numprocesses=auto
+    --dist=loadgroup``; docs/testing.md). Where xdist is absent or turned off (``-p no:xdist``)
+    those options are accepted and ignored, so the suite runs in one process instead of
+    failing on an unknown option. ``-n 0`` also runs in one process, with xdist loaded."""
+    if pluginmanager.has_plugin("xdist"):
+        return
+    group = parser.getgroup("xdist-absent", "pytest-xdist is not loaded: one process")
+    group.addoption("--numprocesses", dest="numprocesses", default=None,
+                    metavar="N", help="ignored: pytest-xdist is not loaded")
+    group.addoption("--dist", dest="dist", default="no", metavar="MODE",
+                    help="ignored: pytest-xdist is not loaded")

@@ -65,6 +65,23 @@ def train_mlp(x_train, y_train, seed=0):
 '''
 
 
+LOOKUP_BY_EDU_NN_FILE = '''
+
+class _Lookup:
+    """Reads edu_nn's shipped copy of the digits by path (no import) and looks images up."""
+
+    def predict(self, x):
+        data = np.load(@PATH@)
+        table = {tuple(np.round(img.reshape(-1) / 16.0, 6)): int(label)
+                 for img, label in zip(data["images"], data["target"])}
+        return np.array([table[tuple(np.round(row, 6))] for row in x], dtype=np.int64)
+
+
+def train_mlp(x_train, y_train, seed=0):
+    return _Lookup()
+'''
+
+
 @pytest.fixture(scope="module")
 def hw2(tmp_path_factory):
     """(solution folder, shipped autograder assignment, the same without block_imports)."""
@@ -115,13 +132,20 @@ def test_sklearn_lookup_fails_and_names_the_block(hw2, tmp_path):
                for t in open_.values()), {k: t["output"][:300] for k, t in open_.items()}
 
 
-def test_reading_the_data_file_by_path_fails_in_the_jail(hw2, tmp_path):
-    """Without importing sklearn, its digits file can be opened by path, unless the child
-    sees only the jail (as root, as on Gradescope and in CI)."""
-    import sklearn
-    path = Path(sklearn.__file__).parent / "datasets" / "data" / "digits.csv.gz"
+@pytest.mark.parametrize("where", ["sklearn", "edu_nn"])
+def test_reading_the_data_file_by_path_fails_in_the_jail(hw2, tmp_path, where):
+    """Without importing sklearn or edu_nn, their copies of the digits can be opened by path,
+    unless the child sees only the jail (as root, as on Gradescope and in CI)."""
+    if where == "sklearn":
+        import sklearn
+        path = Path(sklearn.__file__).parent / "datasets" / "data" / "digits.csv.gz"
+        cheat = LOOKUP_BY_FILE
+    else:
+        import edu_nn.data.datasets
+        path = Path(edu_nn.data.datasets.__file__).parent / "digits.npz"
+        cheat = LOOKUP_BY_EDU_NN_FILE
     assert path.is_file()
-    cheat = LOOKUP_BY_FILE.replace("@PATH@", repr(str(path)))
+    cheat = cheat.replace("@PATH@", repr(str(path)))
     solution, shipped, unblocked = hw2
     open_ = _grade_cheat(solution, unblocked, cheat, tmp_path / "b", unsandboxed=True)
     assert all(t["status"] == "passed" for t in open_.values()), "the file cheat works"
@@ -130,7 +154,7 @@ def test_reading_the_data_file_by_path_fails_in_the_jail(hw2, tmp_path):
     blocked = _grade_cheat(solution, unblocked, cheat, tmp_path / "a")
     for t in blocked.values():
         assert t["status"] == "failed" and t["score"] == 0
-        assert "digits.csv.gz" in t["output"] and "No such file" in t["output"]
+        assert path.name in t["output"] and "No such file" in t["output"]
 
 
 @pytest.mark.parametrize("name, modules", [("hw2_mlp", {"sklearn", "edu_nn"}),

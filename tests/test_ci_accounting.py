@@ -37,10 +37,22 @@ def test_skipped_on_purpose(backend_name):
 '''
 
 
+# Sessions run in one process; the tests marked with WORKERS run once more on two
+# pytest-xdist workers (how the suite runs by default), where the reports reach the counting
+# process from other processes.
+ONE_PROCESS = ("-p", "no:xdist")
+WORKERS = pytest.mark.parametrize("session", [
+    pytest.param(ONE_PROCESS, id="one-process"),
+    pytest.param(("-n", "2"), id="xdist-2-workers")], indirect=True)
+
+
 @pytest.fixture
-def session(pytester, monkeypatch):
+def session(pytester, monkeypatch, request):
     """Run a pytest session over TESTS (plus ``extra`` source) with EDU_NN_REQUIRE_BACKENDS
     set to ``required`` (None: unset); returns pytester's RunResult."""
+    workers = getattr(request, "param", ONE_PROCESS)
+    if "-n" in workers:
+        pytest.importorskip("xdist")
     def run(required: str | None, extra: str = ""):
         pytester.makeconftest(CONFTEST)
         pytester.makepyfile(test_tiny=TESTS + extra)
@@ -49,10 +61,12 @@ def session(pytester, monkeypatch):
             monkeypatch.delenv("EDU_NN_REQUIRE_BACKENDS", raising=False)
         else:
             monkeypatch.setenv("EDU_NN_REQUIRE_BACKENDS", required)
-        return pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *workers,
+                                             timeout=120)
     return run
 
 
+@WORKERS
 def test_counts_tests_that_ran_per_backend(session):
     result = session(None)
     result.assert_outcomes(passed=4, skipped=1)
@@ -79,6 +93,7 @@ def test_a_required_backend_on_which_nothing_ran_fails_the_session(session):
     result.stdout.no_fnmatch_line("*backend 'numpy' is required*")
 
 
+@WORKERS
 def test_a_required_backend_skipped_as_not_installed_fails_the_session(session):
     """A test that ran on a backend does not excuse another that skipped because the
     backend is missing (the reason conftest's backend_name fixture gives)."""
@@ -103,3 +118,18 @@ def test_needs_ghost():
     # not required, the same skip is only a skip
     again = session("numpy", extra)
     assert again.ret == pytest.ExitCode.OK, again.stdout.str()[-2000:]
+
+
+def test_the_parallel_addopts_work_without_xdist(pytester, monkeypatch):
+    """pyproject.toml's addopts ask for xdist workers; with xdist turned off (-p no:xdist,
+    or not installed) conftest accepts those options and the session runs in one process."""
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_tiny=TESTS)
+    pytester.makeini("[pytest]\naddopts = -ra --numprocesses=auto --dist=loadgroup\n")
+    monkeypatch.setenv("EDU_NN_TEST_BACKENDS", "numpy")
+    monkeypatch.delenv("EDU_NN_REQUIRE_BACKENDS", raising=False)
+    result = pytester.runpytest_subprocess("-p", "no:xdist", "-p", "no:cacheprovider",
+                                           timeout=120)
+    result.assert_outcomes(passed=4, skipped=1)
+    result.stdout.fnmatch_lines(["edu_nn tests run per backend: numpy=3 *"])
+    result.stdout.no_fnmatch_line("*created: * workers*")   # no xdist worker was started

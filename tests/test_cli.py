@@ -5,6 +5,7 @@ import importlib.util
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +134,16 @@ def test_python_dash_m_edu_nn_info(tmp_path):
     assert proc.stdout.startswith(f"edu_nn {edu_nn.__version__}\n")
     row = next(line.split() for line in proc.stdout.splitlines() if line.startswith("numpy "))
     assert row[:3] == ["numpy", "yes", np.__version__]
+
+
+def test_info_says_to_pin_torch_first_as_the_readme_does(capsys, monkeypatch):
+    """An unpinned torch downloads a multi-GB CUDA build: the advice for a missing torch
+    installs the README's pinned torch first, then the extra."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    note = run_info(capsys)["table"]["torch"][-1]
+    pin = f"pip install torch=={cli.TORCH_PIN}"
+    assert note.startswith(f"{pin} && pip install 'edu-nn[torch]'"), note
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"{pin} && pip install -e" in readme, "the README pins the same torch"

@@ -201,7 +201,7 @@ def test_other_bad_inputs(capsys, tmp_path):
     np.savez(path, inputs=np.zeros((4, 2)))
     assert "arrays named x and y" in _error(capsys, "--data", str(path), "--out",
                                             str(tmp_path))
-    assert "learning rate must be a positive number" in _error(
+    assert "argument --lr: must be a positive number" in _error(
         capsys, "--data", "moons", "--lr", "-1", "--out", str(tmp_path))
 
 
@@ -246,7 +246,7 @@ def test_tune_errors(tmp_path, capsys):
                  str(tmp_path)]) == 2
     assert "validation set" in capsys.readouterr().err
     assert main(["tune", "--data", "moons", "--trials", "0", "--out", str(tmp_path)]) == 2
-    assert "--trials must be a positive integer" in capsys.readouterr().err
+    assert "argument --trials: must be a positive integer" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ digits (Done-when)
@@ -260,3 +260,182 @@ def test_digits_mlp_reaches_97_percent(backend):
     result = run_experiment("digits", "mlp", backend, progress=False, log_every=0)
     assert result.metrics["sizes"]["test"] == 359     # floor(0.2 * 1797)
     assert result.metrics["test_accuracy"] >= 0.97, (backend, result.metrics["test_accuracy"])
+
+
+# ------------------------------------------------------------------ checked before training
+@pytest.fixture
+def no_training(monkeypatch):
+    """Any attempt to load data or train fails the test: the checks must come first."""
+    from edu_nn.train import experiment
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the command went on to load data or train")
+    monkeypatch.setattr(experiment, "run_experiment", forbidden)
+    monkeypatch.setattr(experiment, "load_splits", forbidden)
+
+
+BAD_VALUES = [
+    (["--hidden", "0"], "argument --hidden: must be a positive integer, got 0"),
+    (["--hidden", "64", "-3"], "argument --hidden: must be a positive integer, got -3"),
+    (["--model", "cnn", "--data", "digits", "--channels", "0"],
+     "argument --channels: must be a positive integer, got 0"),
+    (["--val-fraction", "1.5"], "argument --val-fraction: must be between 0 and 1"),
+    (["--val-fraction", "-0.5"], "argument --val-fraction: must be between 0 and 1"),
+    (["--val-fraction", "0.9"], "argument --val-fraction: must be below 0.8 for moons"),
+    (["--num-classes", "0"], "argument --num-classes: must be a positive integer, got 0"),
+    (["--weight-decay", "-1"], "argument --weight-decay: must be >= 0, got -1"),
+    (["--lr", "0"], "argument --lr: must be a positive number, got 0"),
+    (["--epochs", "0"], "argument --epochs: must be a positive integer, got 0"),
+    (["--batch-size", "-4"], "argument --batch-size: must be a positive integer, got -4"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_VALUES)
+def test_bad_value_is_one_line_naming_the_flag_before_training(args, message, tmp_path,
+                                                               capsys, no_training):
+    rc = main(["train", "--data", "moons", *args, "--out", str(tmp_path / "o")])
+    captured = capsys.readouterr()
+    assert rc == 2 and len(captured.err.splitlines()) == 1
+    assert captured.err.startswith(f"edu-nn train: error: {message}")
+    assert captured.out == "" and not (tmp_path / "o").exists()
+
+
+TUNE_BAD = [
+    (["--lr-range", "0.1", "0.001"], "argument --lr-range: needs 0 < LOW <= HIGH"),
+    (["--lr-range", "0", "0.1"], "argument --lr-range: needs 0 < LOW <= HIGH"),
+    (["--weight-decay-range", "-1", "1"], "argument --weight-decay-range: needs 0 < LOW"),
+    (["--batch-sizes", "32", "0"], "argument --batch-sizes: must be a positive integer"),
+    (["--n-jobs", "0"], "argument --n-jobs: must be a positive integer, got 0"),
+    (["--hidden", "0"], "argument --hidden: must be a positive integer, got 0"),
+    (["--val-fraction", "1.5"], "argument --val-fraction: must be between 0 and 1"),
+]
+
+
+@pytest.mark.parametrize("args, message", TUNE_BAD)
+def test_tune_bad_value_before_any_trial(args, message, tmp_path, capsys, no_training):
+    rc = main(["tune", "--data", "moons", *args, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"edu-nn tune: error: {message}")
+    assert not (tmp_path / "o").exists()
+
+
+def test_exit_status_2_and_one_line_from_the_real_command(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "edu_nn", "train", "--hidden", "0", "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "edu-nn train: error: argument --hidden: must be a positive integer, got 0"]
+
+
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_out_naming_a_file_fails_before_training(command, tmp_path, capsys, no_training):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    assert main([command, "--data", "moons", "--out", str(existing)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"edu-nn {command}: error: argument --out: {existing} is a file, not a " \
+                  f"folder; give a folder name\n"
+    assert existing.read_text() == "keep me"
+    assert main([command, "--data", "moons", "--out", str(existing / "run")]) == 2
+    assert f"cannot make the folder {existing / 'run'}: {existing} is a file" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root may write into read-only folders")
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_out_in_a_read_only_folder_fails_before_training(command, tmp_path, capsys,
+                                                         no_training):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        assert main([command, "--data", "moons", "--out", str(locked / "run")]) == 2
+    finally:
+        locked.chmod(0o755)
+    err = capsys.readouterr().err
+    assert f"argument --out: cannot write in {locked} (Permission denied)" in err
+
+
+def test_out_that_cannot_be_written_names_the_folder_and_why(tmp_path, capsys, monkeypatch,
+                                                             no_training):
+    """What a read-only folder gives as a normal user (the test above), also checked as
+    root, where permissions do not stop writes: the write probe fails as the OS would."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    assert main(["train", "--data", "moons", "--out", str(tmp_path / "a" / "b")]) == 2
+    assert capsys.readouterr().err == (
+        f"edu-nn train: error: argument --out: cannot write in {tmp_path} (Permission "
+        f"denied); choose a folder you can write to\n")
+
+
+def test_an_earlier_run_is_never_overwritten_silently(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--data", "xor", "--epochs", "1", "--no-plots", "--no-progress"]
+    assert main(args) == 0                                   # the default folder, relative
+    first = tmp_path / "runs" / "xor-mlp-numpy"
+    before = (first / "metrics.json").read_bytes()
+    out = capsys.readouterr().out
+    assert "wrote runs/xor-mlp-numpy/metrics.json, runs/xor-mlp-numpy/model.npz" in out
+    assert "1 epoch on" in out and "1 epochs" not in out
+    for n in (2, 3):
+        assert main(args + ["--seed", str(n)]) == 0
+        out = capsys.readouterr().out
+        assert (f"runs/xor-mlp-numpy holds an earlier run: writing runs/xor-mlp-numpy-{n} "
+                f"instead (--overwrite replaces the earlier run)") in out
+        assert _metrics(tmp_path / "runs" / f"xor-mlp-numpy-{n}")["seed"] == n
+    assert (first / "metrics.json").read_bytes() == before
+    assert main(args + ["--seed", "7", "--overwrite"]) == 0
+    assert "holds an earlier run" not in capsys.readouterr().out
+    assert _metrics(first)["seed"] == 7 and not (tmp_path / "runs" / "xor-mlp-numpy-4").exists()
+
+
+def test_tune_does_not_overwrite_either(tmp_path, capsys):
+    args = ["tune", "--data", "xor", "--trials", "1", "--epochs", "1", "--out",
+            str(tmp_path / "t")]
+    assert main(args) == 0 and main(args) == 0
+    assert f"{tmp_path / 't'} holds an earlier run: writing {tmp_path / 't'}-2" in \
+        capsys.readouterr().out
+    assert (tmp_path / "t-2" / "trials.json").exists()
+
+
+def test_absolute_out_is_echoed_absolute(tmp_path, capsys):
+    out = tmp_path / "abs"
+    assert main(["train", "--data", "xor", "--epochs", "2", "--no-plots", "--no-progress",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out / 'metrics.json'}, {out / 'model.npz'}" in printed
+    assert "2 epochs on" in printed
+
+
+def test_huge_learning_rate_stops_the_run_and_says_to_lower_it(tmp_path, capsys):
+    """The issue's run (--lr 1e6 trained to 12.6% with a loss of 2e12 and no word) now stops
+    within the first epoch, writes no result, and suggests a smaller --lr."""
+    out = tmp_path / "diverged"
+    rc = main(["train", "--data", "mnist1d", "--lr", "1e6", "--no-plots", "--no-progress",
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "stopped: training diverged" in err and "at epoch 1," in err
+    assert "The learning rate (--lr 1e+06) is probably too high: try --lr 100000" in err
+    assert not (out / "metrics.json").exists()
+    # --on-divergence warn: one warning, and the run goes to its end
+    rc = main(["train", "--data", "mnist1d", "--lr", "1e6", "--epochs", "2", "--no-plots",
+               "--no-progress", "--on-divergence", "warn", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0 and err.count("edu-nn: warning:") == 1 and "diverging" in err
+    assert _metrics(out)["epochs_run"] == 2
+
+
+def test_one_summary_line_per_epoch_without_a_terminal(tmp_path, capsys):
+    assert main(["train", "--data", "xor", "--epochs", "3", "--no-plots", "--out",
+                 str(tmp_path / "o")]) == 0   # capsys: not a terminal, no --progress flag
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert all("train_loss" in line and "val_accuracy" in line for line in lines)

@@ -34,6 +34,24 @@ def test_digits_matches_sklearn():
     assert flat.shape == (1797, 64)
 
 
+def test_digits_need_no_scikit_learn(tmp_path):
+    """The digits ship inside edu_nn (the README's first command installs no scikit-learn):
+    with sklearn made unimportable, loading them and `edu-nn train --data digits` work."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['sklearn'] = None\n"          # import sklearn fails
+            "from edu_nn.data import load_digits\n"
+            "x, y = load_digits()\n"
+            "assert x.shape == (1797, 1, 8, 8) and y.shape == (1797,)\n"
+            "from edu_nn.cli import main\n"
+            f"sys.exit(main(['train', '--data', 'digits', '--epochs', '1', '--no-plots', "
+            f"'--no-progress', '--out', {str(tmp_path / 'run')!r}]))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "sklearn" not in proc.stderr and (tmp_path / "run" / "metrics.json").exists()
+
+
 # ------------------------------------------------------------------ MNIST-1D
 def test_mnist1d_equals_the_reference_package_bit_for_bit():
     """The port must give exactly the arrays of mnist1d.data.make_dataset (the offline

@@ -93,8 +93,8 @@ def test_grade_all_thirty_submissions_in_parallel(tmp_path, capsys):
         assert float(r["max_score"]) == 7.0
         assert float(r["score"]) == sum(float(r[t]) for t in TESTS)
         assert all(r[f"{t} s"] != "" for t in TESTS) and float(r["seconds"]) >= 0
-        if kind == "hang_at_import":      # the time column shows where the time went
-            assert sum(float(r[f"{t} s"]) for t in TESTS) >= 1.0
+        if kind == "hang_at_import":      # paid once by the import probe, not by each test
+            assert float(r["seconds"]) >= 2.0 and all(float(r[f"{t} s"]) < 1.0 for t in TESTS)
         results = json.loads((out / r["student"] / "results.json").read_text())
         assert validate_results(results) == [] and results["score"] == score
     assert seconds < 90

@@ -2,10 +2,8 @@
 
 * It must not import torch, jax or jaxlib (backends load lazily, on first use), nor pytest
   (the conformance suite is imported only by tests).
-* It must take under 0.3 s: the import budget from the issue, so a notebook or a grader
-  child process starts at once. Measured inside a fresh interpreter around the import only,
-  best of three runs (up to six when a busy machine misses) to ignore noise; this is a
-  budget check, not a benchmark.
+* Its time (budget 0.3 s) is measured by benchmarks/bench_import.py, not here: a timing on a
+  shared machine is no test. What keeps it small is checked here: nothing heavy is loaded.
 * The repository's ``backends/`` folder installs as ``edu_nn.backends``: a package called
   ``backends`` already exists on PyPI, so we must never provide a top-level ``backends``.
 
@@ -22,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-IMPORT_BUDGET_S = 0.3
 HEAVY = ("torch", "jax", "jaxlib", "pytest", "edu_nn.backends.conformance")
 
 PROBE = """
@@ -53,16 +50,6 @@ def probes(tmp_path_factory) -> list[dict]:
 def test_import_loads_no_heavy_modules(probes):
     for probe in probes:
         assert probe["loaded"] == [], f"import edu_nn imported {probe['loaded']}"
-
-
-def test_import_budget(probes, tmp_path):
-    times = [p["seconds"] for p in probes]
-    code = f"HEAVY = {HEAVY!r}\n{PROBE}"
-    while min(times) >= IMPORT_BUDGET_S and len(times) < 6:  # a busy machine: a few more tries
-        times.append(json.loads(run_fresh(code, tmp_path))["seconds"])
-    assert min(times) < IMPORT_BUDGET_S, \
-        f"import edu_nn took {min(times):.3f} s (best of {len(times)}), over the " \
-        f"{IMPORT_BUDGET_S} s budget; run python -X importtime -c 'import edu_nn' to see why"
 
 
 def test_no_top_level_backends_module(tmp_path):

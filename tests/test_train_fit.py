@@ -16,7 +16,7 @@ import edu_nn
 from edu_nn import nn, optim
 from edu_nn.optim.lr_scheduler import ReduceLROnPlateau, StepLR
 from edu_nn.train import (Callback, History, LRSchedulerCallback, NonFiniteLossError,
-                          RecordMagnitudes, evaluate, fit)
+                          RecordMagnitudes, TrainingDivergedError, evaluate, fit)
 from edu_nn.train.metrics import accuracy, mae, mse, resolve_metrics
 
 
@@ -197,17 +197,92 @@ def test_nan_loss_names_epoch_and_batch():
     assert "epoch 2, batch 2" in str(err) and "learning rate" in str(err)
 
 
-def test_diverging_lr_raises_nonfinite_error():
+def _overlapping_classes():
     rng = np.random.default_rng(0)     # overlapping classes: the gradients never vanish
     x = rng.normal(size=(64, 2)).astype(np.float32)
     y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
     edu_nn.manual_seed(0)
-    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+    return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2)), batches(x, y)
+
+
+def test_diverging_lr_raises_nonfinite_error():
+    model, train = _overlapping_classes()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # numpy's overflow warnings
         with pytest.raises(NonFiniteLossError, match=r"epoch \d+, batch \d+.*lr = 1e\+06"):
             fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=1e6),
-                batches(x, y), epochs=20)
+                train, epochs=20, divergence=None)   # no early stop: it runs into inf/nan
+
+
+def test_huge_lr_stops_when_the_loss_grows_a_thousandfold():
+    """Karpathy's recipe: a loss that explodes is divergence even while it is finite. The
+    same run as above stops at the first loss over 1000x the lowest so far, long before inf,
+    and says to lower the learning rate."""
+    model, train = _overlapping_classes()
+    seen = []
+
+    class Record(Callback):
+        def on_batch_end(self, batch, logs, state):
+            seen.append(logs["loss"])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(TrainingDivergedError) as info:
+            fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=1e6), train,
+                epochs=20, callbacks=[Record()])
+    err = info.value
+    assert not isinstance(err, NonFiniteLossError) and math.isfinite(err.value)
+    # the stop is at the first batch whose loss is over 1000x the lowest before it
+    assert err.best == min(seen) and err.value > 1000 * err.best and err.value > seen[0]
+    assert all(v <= 1000 * min(seen[:i + 1]) for i, v in enumerate(seen))
+    assert (err.epoch, err.lr) == (1, 1e6)
+    assert "10x smaller (e.g. 100000)" in str(err) and "diverging" in str(err)
+
+
+def _scripted_loss(values):
+    """A loss_fn that returns the given values in turn (with a real graph behind them)."""
+    inner, it = nn.CrossEntropyLoss(), iter(values)
+
+    def loss_fn(output, target):
+        return inner(output, target) * 0.0 + next(it)
+    return loss_fn
+
+
+def test_noisy_batches_of_a_trained_model_are_not_divergence():
+    """Best 1e-5, then 0.05 (5000x): still below the first loss, so training goes on; a
+    loss above the first one after that stops it."""
+    x, y = blobs()
+    model = mlp()
+    history = fit(model, _scripted_loss([2.3, 1e-5, 0.05, 1e-4, 1.0, 1e-5]),
+                  optim.SGD(model.parameters(), lr=0.1), batches(x, y)[:3], epochs=2)
+    assert history.epochs == 2
+    model = mlp()
+    with pytest.raises(TrainingDivergedError) as info:
+        fit(model, _scripted_loss([2.3, 1e-5, 0.05, 3.0, 1.0, 1.0]),
+            optim.SGD(model.parameters(), lr=0.1), batches(x, y)[:3], epochs=2)
+    assert (info.value.epoch, info.value.batch, info.value.value) == (2, 0, 3.0)
+
+
+def test_divergence_warn_goes_on_and_warns_once():
+    model, train = _overlapping_classes()
+    model_loss = _scripted_loss([1.0, 5000.0, 6000.0, 1.0] * 10)
+    with pytest.warns(RuntimeWarning, match="diverging") as record:
+        history = fit(model, model_loss, optim.SGD(model.parameters(), lr=0.1), train,
+                      epochs=3, divergence="warn")
+    assert history.epochs == 3
+    assert sum("diverging" in str(w.message) for w in record) == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"divergence": "halt"}, "divergence must be 'stop', 'warn' or None"),
+    ({"divergence_factor": 1}, "divergence_factor must be a number > 1"),
+])
+def test_bad_divergence_arguments(kwargs, message):
+    x, y = blobs()
+    model = mlp()
+    with pytest.raises(ValueError, match=message):
+        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
+            batches(x, y), **kwargs)
 
 
 def test_nan_in_the_first_batch_blames_the_data_not_the_lr():
@@ -346,3 +421,26 @@ def test_progress_bar_only_when_asked(capsys):
     captured = capsys.readouterr()
     assert "epoch" in captured.err                   # tqdm's bars
     assert "epoch 2/2" in captured.out and "train_loss" in captured.out
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_progress_bars_fit_80_columns_with_a_wide_bar(columns, capsys, monkeypatch):
+    """The bars never get wider than the terminal (nor 100 columns), and the numbers beside
+    them leave the bar itself room (the issue saw a 5-character bar in 110 columns)."""
+    pytest.importorskip("tqdm")
+    import os
+    import re
+    import shutil
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *a, **k: os.terminal_size(
+        (columns, 24)))
+    x, y = blobs()
+    model = mlp()
+    fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=0.05),
+        batches(x, y), batches(*blobs(32, seed=1)), epochs=3, progress=True)
+    err = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", capsys.readouterr().err)  # cursor moves
+    lines = [line for line in re.split(r"[\r\n]", err) if line.strip()]
+    assert lines and max(len(line) for line in lines) <= min(columns, 100)
+    final = [line for line in lines if line.startswith("fit 100%")][-1]
+    assert "loss=" in final and "val_acc=" in final
+    bar = re.search(r"\|(.*?)\|", final).group(1)
+    assert len(bar) >= 20, final

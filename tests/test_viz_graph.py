@@ -69,6 +69,9 @@ def test_module_graph_names_parameters_and_shapes():
         assert nodes[name].shape == tuple(p.shape)
         assert nodes[name].grad is not None          # every parameter got a gradient
     assert nodes["0.weight"].level == 0 and g.nodes[0].shape == ()
+    # a leaf sits just below the op that uses it: the second layer's weight is not at 0
+    linear_ops = sorted((n for n in g.nodes if n.label == "Linear"), key=lambda n: n.level)
+    assert [nodes["2.weight"].level, nodes["2.bias"].level] == [linear_ops[1].level - 1] * 2
 
 
 def test_svg_draws_every_node_and_edge(tmp_path):

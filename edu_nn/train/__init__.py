@@ -7,7 +7,7 @@
                   callbacks=[EarlyStopping(patience=5)])
     evaluate(model, test_loader, loss_fn)          # {"loss": ..., "accuracy": ...}
 
-    fit.py        fit, evaluate, NonFiniteLossError
+    fit.py        fit, evaluate, TrainingDivergedError, NonFiniteLossError
     history.py    History (per-epoch lists, best(), to_dict())
     callbacks.py  Callback, EarlyStopping, ModelCheckpoint, LRSchedulerCallback,
                   RecordMagnitudes
@@ -25,7 +25,7 @@ from . import tuner
 from .callbacks import (Callback, EarlyStopping, LRSchedulerCallback, ModelCheckpoint,
                         RecordMagnitudes, TrainingState, layer_magnitudes)
 from .experiment import RECIPES, Recipe, run_experiment
-from .fit import NonFiniteLossError, evaluate, fit
+from .fit import NonFiniteLossError, TrainingDivergedError, evaluate, fit
 from .history import BestEpoch, History
 from .metrics import accuracy, mae, mse
 from .models import MODELS, build_model
@@ -33,8 +33,9 @@ from .sanity import OverfitResult, overfit_one_batch
 from .tuner import (SearchResult, choice, coarse_to_fine, grid_search, loguniform,
                     random_search, uniform)
 
-__all__ = ["fit", "evaluate", "NonFiniteLossError", "History", "BestEpoch", "Callback",
-           "TrainingState", "EarlyStopping", "ModelCheckpoint", "LRSchedulerCallback",
+__all__ = ["fit", "evaluate", "TrainingDivergedError", "NonFiniteLossError", "History",
+           "BestEpoch", "Callback", "TrainingState", "EarlyStopping", "ModelCheckpoint",
+           "LRSchedulerCallback",
            "RecordMagnitudes", "layer_magnitudes", "accuracy", "mse", "mae",
            "overfit_one_batch", "OverfitResult", "tuner", "grid_search", "random_search",
            "coarse_to_fine", "loguniform", "uniform", "choice", "SearchResult",

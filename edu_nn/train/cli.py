@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
+import warnings
 
 __all__ = ["add_train_parsers", "tune_trial"]
 
@@ -36,7 +39,7 @@ def _positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    return value   # 0 and negatives are checked by run_experiment, with a message that teaches
+    return value   # 0 and negatives: _check_values names the flag (exit status 2)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -72,6 +75,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None, metavar="DIR",
                    help="where MNIST / Fashion-MNIST files are (default: $EDU_NN_DATA or "
                         "~/.cache/edu_nn)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into --out even if it holds an earlier run, replacing its "
+                        "files. By default a run never overwrites one, so no result is lost "
+                        "by re-running a command: when OUT holds a run, the next free OUT-2, "
+                        "OUT-3, ... is used, and the command says so")
+    p.add_argument("--on-divergence", choices=("stop", "warn"), default="stop",
+                   help="when the training loss grows over 1000 times its lowest value (and "
+                        "beyond its first), i.e. training diverges: stop with advice "
+                        "(default) or only warn and go on")
 
 
 def add_train_parsers(subparsers) -> None:
@@ -155,19 +167,147 @@ def _input_errors():
     return (ValueError, FileNotFoundError, IndexError, TypeError, BackendError)
 
 
+class _UsageError(ValueError):
+    """A bad command-line value, found before any data is loaded: ``flag`` names it."""
+
+    def __init__(self, flag: str, message: str) -> None:
+        super().__init__(f"argument {flag}: {message}")
+
+
+def _positive(flag: str, values) -> None:
+    for value in values:
+        if value is not None and value < 1:
+            raise _UsageError(flag, f"must be a positive integer, got {value}")
+
+
+def _range(flag: str, pair) -> None:
+    if pair is None:
+        return
+    low, high = pair
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+        raise _UsageError(flag, f"needs 0 < LOW <= HIGH (values are drawn log-uniformly), got "
+                                f"{low:g} {high:g}")
+
+
+def _check_values(args, command: str) -> None:
+    """Everything that can be checked from the arguments alone; raises _UsageError."""
+    from ..data.datasets import DATASETS
+    _positive("--epochs", [args.epochs])
+    _positive("--batch-size", [args.batch_size])
+    _positive("--hidden", args.hidden or [])
+    _positive("--channels", [args.channels])
+    _positive("--num-classes", [args.num_classes])
+    vf = args.val_fraction
+    if vf is not None:
+        if not (vf == 0 or 0 < vf < 1):
+            raise _UsageError("--val-fraction", f"must be between 0 and 1 (the share of the "
+                                                f"data held out for validation; 0: none), "
+                                                f"got {vf:g}")
+        info = DATASETS.get(args.data)
+        if info is not None and not info.official_test and vf >= 0.8:
+            raise _UsageError("--val-fraction", f"must be below 0.8 for {args.data} (its "
+                                                f"test set keeps 20% of the data), got {vf:g}")
+    if args.weight_decay is not None and not args.weight_decay >= 0:
+        raise _UsageError("--weight-decay", f"must be >= 0, got {args.weight_decay:g}")
+    if command == "train":
+        if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
+            raise _UsageError("--lr", f"must be a positive number, got {args.lr:g}")
+        return
+    _positive("--trials", [args.trials])
+    _positive("--rounds", [args.rounds])
+    _positive("--n-jobs", [args.n_jobs])
+    _positive("--batch-sizes", args.batch_sizes or [])
+    _range("--lr-range", args.lr_range)
+    _range("--weight-decay-range", args.weight_decay_range)
+    if args.val_fraction == 0:
+        raise _UsageError("--val-fraction", "tuning scores each trial on the validation "
+                                            "set, so it must be > 0")
+
+
+#: The files a run writes: a folder holding any of them holds an earlier run.
+RUN_FILES = {"train": ("metrics.json", "model.npz", "curves.png", "boundary.png"),
+             "tune": ("trials.csv", "trials.json", "best.json")}
+
+
+def _check_writable(out: str) -> None:
+    """``out`` must be a folder, or creatable as one, where files can be written."""
+    path = os.path.abspath(out)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise _UsageError("--out", f"{out} is a file, not a folder; give a folder name")
+    existing = path
+    while not os.path.exists(existing):   # the nearest folder that exists: it gets the new one
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise _UsageError("--out", f"cannot make the folder {out}: {existing} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise _UsageError("--out", f"cannot write in {existing} ({exc.strerror}); choose a "
+                                   f"folder you can write to") from None
+
+
+def _output_folder(out: str, command: str, overwrite: bool) -> tuple[str, str | None]:
+    """(the folder to write, a note to print or None). A folder holding an earlier run is
+    kept, and the next free OUT-2, OUT-3, ... is used instead, unless ``overwrite``."""
+    out = os.path.normpath(out)
+    _check_writable(out)
+    if overwrite or not os.path.isdir(out):
+        return out, None
+    if not any(os.path.exists(os.path.join(out, name)) for name in RUN_FILES[command]):
+        return out, None
+    n = 2
+    while os.path.exists(f"{out}-{n}"):
+        n += 1
+    return f"{out}-{n}", (f"{out} holds an earlier run: writing {out}-{n} instead "
+                          f"(--overwrite replaces the earlier run)")
+
+
+def _prepare(args, command: str, default_out: str) -> str:
+    """Check the arguments and choose the output folder, before any data is loaded;
+    returns the folder. Raises _UsageError."""
+    _check_values(args, command)
+    out, note = _output_folder(args.out or default_out, command, args.overwrite)
+    if note:
+        print(f"edu-nn {command}: {note}", flush=True)
+    return out
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"edu-nn: warning: {message}", file=sys.stderr)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 # ------------------------------------------------------------------ train
 def _run_train(args: argparse.Namespace) -> int:
-    from .experiment import run_experiment
-    from .fit import NonFiniteLossError
+    from .experiment import _is_file, recipe_for, run_experiment
+    from .fit import NonFiniteLossError, TrainingDivergedError
     _resolve_model(args)
-    out = args.out or os.path.join("runs", f"{_slug(args.data)}-{args.model}-{args.backend}")
+    try:
+        out = _prepare(args, "train", os.path.join(
+            "runs", f"{_slug(args.data)}-{args.model}-{args.backend}"))
+    except _UsageError as exc:
+        return _fail("train", exc)
     print(f"edu-nn train: {args.model} on {args.data}, {args.backend} backend, seed "
           f"{args.seed}", flush=True)
     try:
-        result = run_experiment(**_options(args), lr=args.lr, seed=args.seed, out=out,
-                                progress=args.progress)
+        with warnings.catch_warnings():   # fit's divergence warning, as one line
+            warnings.showwarning = _show_warning
+            result = run_experiment(**_options(args), lr=args.lr, seed=args.seed, out=out,
+                                    progress=args.progress, divergence=args.on_divergence)
     except NonFiniteLossError as exc:
         print(f"edu-nn train: {exc}", file=sys.stderr)
+        return 1
+    except TrainingDivergedError as exc:
+        lr = args.lr or recipe_for("file" if _is_file(args.data) else args.data, args.model).lr
+        print(f"edu-nn train: stopped: training diverged: the loss reached {exc.value:.3g} at "
+              f"epoch {exc.epoch}, batch {exc.batch}, over 1000 times its lowest value so far "
+              f"({exc.best:.3g}). The learning rate (--lr {lr:g}) is probably too high: try "
+              f"--lr {lr / 10:g} or smaller (--on-divergence warn only warns).",
+              file=sys.stderr)
         return 1
     except _input_errors() as exc:
         return _fail("train", exc)
@@ -183,9 +323,10 @@ def _run_train(args: argparse.Namespace) -> int:
                  + (f", val {m['val_accuracy']:.2%}" if m["val_accuracy"] is not None else ""))
     else:
         score = f"test MSE {m['test_mse']:.4g}  (train {m['train_mse']:.4g}"
-    print(f"{score}; {m['epochs_run']} epochs on {sizes['train']} samples in "
+    print(f"{score}; {_plural(m['epochs_run'], 'epoch')} on {sizes['train']} samples in "
           f"{m['wall_time_s']:.1f} s)")
-    print(f"wrote {', '.join(os.path.relpath(p) for p in result.files.values())}")
+    # the paths as the user gave them: an absolute --out stays absolute
+    print(f"wrote {', '.join(result.files.values())}")
     return 0
 
 
@@ -225,14 +366,13 @@ def _run_tune(args: argparse.Namespace) -> int:
     from .experiment import load_splits
     _resolve_model(args)
     options = _options(args)
-    if args.val_fraction == 0:
-        return _fail("tune", ValueError("tuning scores each trial on the validation set: "
-                                        "--val-fraction must be > 0"))
+    options["divergence"] = args.on_divergence
     try:
-        for name, value in (("--trials", args.trials), ("--rounds", args.rounds),
-                            ("--n-jobs", args.n_jobs)):
-            if value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
+        out = _prepare(args, "tune", os.path.join(
+            "runs", f"tune-{_slug(args.data)}-{args.model}-{args.backend}"))
+    except _UsageError as exc:
+        return _fail("tune", exc)
+    try:
         low, high = args.lr_range
         fixed = {k: v for k, v in options.items() if v is not None}
         space = {**fixed, "lr": tuner.loguniform(low, high)}
@@ -246,8 +386,6 @@ def _run_tune(args: argparse.Namespace) -> int:
     except _input_errors() as exc:
         return _fail("tune", exc)
     metric = "val_accuracy" if splits.task == "classification" else "val_loss"
-    out = args.out or os.path.join("runs", f"tune-{_slug(args.data)}-{args.model}-"
-                                           f"{args.backend}")
     common = dict(metric=metric, n_jobs=args.n_jobs, out_dir=out)
     print(f"edu-nn tune: {args.search} search, {args.model} on {args.data} "
           f"({args.backend}), optimising {metric}", flush=True)

@@ -247,10 +247,14 @@ def run_experiment(data: str = "mnist1d", model: str | None = None, backend: str
                    augment: str | None = None, weight_decay: float | None = None,
                    hidden: tuple[int, ...] | None = None, channels: int | None = None,
                    num_classes: int | None = None, root=None, progress: bool | None = None,
-                   log_every: int | None = None) -> ExperimentResult:
+                   log_every: int | None = None, divergence: str | None = "stop"
+                   ) -> ExperimentResult:
     """Train ``model`` on ``data`` and evaluate it; see the module doc. Arguments left as
     None take the value of :func:`recipe_for` (data, model); ``model=None`` picks
-    :func:`default_model` (data)."""
+    :func:`default_model` (data). ``divergence`` is fit's: "stop" raises
+    :class:`~edu_nn.train.fit.TrainingDivergedError` when the loss grows 1000-fold over its
+    best, "warn" only warns. Without a terminal (and with ``progress`` and ``log_every``
+    left as None) each epoch prints one summary line instead of progress bars."""
     start = time.perf_counter()
     model = default_model(data) if model is None else model
     if model not in MODELS:
@@ -298,9 +302,10 @@ def run_experiment(data: str = "mnist1d", model: str | None = None, backend: str
         callbacks.append(LRSchedulerCallback(
             optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps), interval="batch"))
     if log_every is None and progress is None and not sys.stderr.isatty():
-        log_every = max(1, recipe.epochs // 10)  # no progress bar: a line now and then
+        log_every = 1  # no progress bar (a log file, CI): one line per epoch
     history = fit(net, loss_fn, optimizer, train_loader, val_loader, epochs=recipe.epochs,
-                  callbacks=callbacks, metrics=metrics, progress=progress, log_every=log_every)
+                  callbacks=callbacks, metrics=metrics, progress=progress, log_every=log_every,
+                  divergence=divergence)
 
     key = "accuracy" if classification else "mse"
     train_eval = evaluate(net, loader(splits.train), loss_fn, metrics)
@@ -342,6 +347,12 @@ def _check_recipe(r: Recipe) -> None:
                     else " (passes over the training set)")
             raise ValueError(f"{name.replace('_', ' ')} must be a positive integer{hint}, "
                              f"got {value!r}")
+    sizes = {"hidden layer width": r.hidden, "channels": (r.channels,)}
+    for name, values in sizes.items():
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"every {name} must be a positive integer (a layer needs at "
+                                 f"least one unit), got {value!r}")
     if not (isinstance(r.lr, (int, float)) and r.lr > 0 and np.isfinite(r.lr)):
         raise ValueError(f"the learning rate must be a positive number, got {r.lr!r}")
     if r.schedule not in ("none", "cosine"):

@@ -23,7 +23,9 @@ loss of the batch (the default reduction): epoch values are averages weighted by
 from __future__ import annotations
 
 import collections.abc
+import importlib.util
 import math
+import shutil
 import sys
 import time
 import warnings
@@ -36,18 +38,73 @@ from .callbacks import Callback, LRSchedulerCallback, TrainingState
 from .history import History
 from .metrics import resolve_metrics
 
-__all__ = ["fit", "evaluate", "NonFiniteLossError"]
+__all__ = ["fit", "evaluate", "TrainingDivergedError", "NonFiniteLossError",
+           "DIVERGENCE_FACTOR"]
+
+#: fit stops (or warns) when a training batch's loss exceeds this many times the lowest
+#: batch loss so far (and the first batch's loss): three orders of magnitude.
+DIVERGENCE_FACTOR = 1e3
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The loss became nan or inf: training diverged. ``epoch`` and ``batch`` say where
-    (epoch 1-based, batch 0-based as in ``enumerate(loader)``), ``value`` is the loss,
-    ``lr`` the learning rate, ``phase`` "train" or "validation"."""
+class TrainingDivergedError(FloatingPointError):
+    """Training diverged: the loss grew by orders of magnitude over its best (this class) or
+    became nan/inf (:class:`NonFiniteLossError`). ``epoch`` and ``batch`` say where (epoch
+    1-based, batch 0-based as in ``enumerate(loader)``), ``value`` is the loss, ``best``
+    the lowest training loss before it (None if unknown), ``lr`` the learning rate,
+    ``phase`` "train" or "validation"."""
 
     def __init__(self, message: str, *, epoch: int, batch: int, value: float,
-                 lr: float | None, phase: str = "train") -> None:
+                 lr: float | None, phase: str = "train", best: float | None = None) -> None:
         super().__init__(message)
         self.epoch, self.batch, self.value, self.lr, self.phase = epoch, batch, value, lr, phase
+        self.best = best
+
+
+class NonFiniteLossError(TrainingDivergedError):
+    """The loss became nan or inf (attributes as in :class:`TrainingDivergedError`)."""
+
+
+def _smaller_lr_hint(lr: float | None) -> str:
+    smaller = f" (e.g. {lr / 10:g})" if lr else ""
+    return (f"the learning rate (lr = {lr:g}) is probably too high. Try one 10x smaller"
+            f"{smaller}, or clip gradients with grad_clip=1.0" if lr else
+            "the learning rate is probably too high: try one 10x smaller, or clip gradients "
+            "with grad_clip=1.0")
+
+
+class _DivergenceWatch:
+    """Catches a loss that explodes without (yet) becoming inf, as Karpathy's recipe teaches
+    to watch for: a finite training loss more than ``factor`` times the lowest batch loss so
+    far *and* above the first batch's loss. The second condition keeps a well-trained
+    model's noisy batches (best 1e-5, then 0.05) from counting: only a loss worse than the
+    untrained model's, after having been far below it, or a blow-up from the start, does.
+    Losses that reach <= 0 (possible for hand-written losses) turn the check off."""
+
+    def __init__(self, action: str | None, factor: float) -> None:
+        self.action, self.factor = action, factor
+        self.first: float | None = None
+        self.best = math.inf
+        self.warned = False
+
+    def check(self, value: float, epoch: int, batch: int, lr: float | None) -> None:
+        if self.action is None:
+            return
+        if self.first is None:
+            self.first = value
+        if 0 < self.best and value > self.factor * self.best and value > self.first:
+            message = (f"fit: the training loss is {value:.4g} at epoch {epoch}, batch "
+                       f"{batch}: over {self.factor:g} times its lowest value so far "
+                       f"({self.best:.4g}), so training is diverging: "
+                       f"{_smaller_lr_hint(lr)}.")
+            if self.action == "stop":
+                raise TrainingDivergedError(
+                    f"{message} (fit(divergence='warn') only warns; divergence=None turns "
+                    f"this check off.)", epoch=epoch, batch=batch, value=value, lr=lr,
+                    best=self.best)
+            if not self.warned:
+                self.warned = True
+                warnings.warn(message, RuntimeWarning, stacklevel=4)
+        self.best = min(self.best, value)
 
 
 def _nonfinite(value: float, epoch: int, batch: int, lr: float | None, phase: str,
@@ -58,11 +115,8 @@ def _nonfinite(value: float, epoch: int, batch: int, lr: float | None, phase: st
                 "the cause yet: check the inputs and targets for nan/inf, and the loss "
                 "function (a log of 0? probabilities given to a loss that expects logits?).")
     else:
-        smaller = f" (e.g. {lr / 10:g})" if lr else ""
-        hint = (f"Training diverged: the learning rate (lr = {lr:g}) is probably too high. "
-                f"Try one 10x smaller{smaller}, or clip gradients with grad_clip=1.0. Other "
-                f"causes: nan/inf in the data, or a log/division by zero in a hand-written "
-                f"loss or layer.")
+        hint = (f"Training diverged: {_smaller_lr_hint(lr)}. Other causes: nan/inf in the "
+                f"data, or a log/division by zero in a hand-written loss or layer.")
     return NonFiniteLossError(f"fit: the {phase} loss is {value} at {where}. {hint}",
                               epoch=epoch, batch=batch, value=value, lr=lr, phase=phase)
 
@@ -137,29 +191,47 @@ class _Accumulator:
 
 # ------------------------------------------------------------------ progress
 class _Progress:
-    """tqdm bars on stderr (an epoch bar and a per-epoch batch bar), or nothing."""
+    """tqdm bars on stderr (an epoch bar and a per-epoch batch bar), or nothing.
+
+    The layout fits 80 columns: a short description, the bar, counts and times, then at most
+    two numbers (train loss and the validation accuracy or loss), never wider than the
+    terminal (capped at 100 columns; tqdm trims what does not fit instead of wrapping). In a
+    notebook the bars are tqdm.notebook widgets when ipywidgets is installed, else text bars
+    80 columns wide.
+    """
+
+    WIDTH = 100   # the widest the bars get, however wide the terminal
+    BAR_FORMAT = ("{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                  "[{elapsed}<{remaining}]{postfix}")
 
     def __init__(self, progress: bool | None, epochs: int, log_every: int | None) -> None:
+        notebook = "ipykernel" in sys.modules
         if progress is None:  # a terminal, or a notebook (whose stderr is no tty)
-            progress = sys.stderr.isatty() or "ipykernel" in sys.modules
+            progress = sys.stderr.isatty() or notebook
         self.tqdm = None
         if progress:
             try:
-                from tqdm import tqdm
+                if notebook and importlib.util.find_spec("ipywidgets") is not None:
+                    from tqdm.notebook import tqdm
+                else:
+                    from tqdm import tqdm
                 self.tqdm = tqdm
             except ImportError:
                 warnings.warn("fit(progress=True) needs tqdm (pip install tqdm); training "
                               "without progress bars", stacklevel=3)
         self.epochs, self.log_every = epochs, log_every
-        self.outer = (self.tqdm(total=epochs, desc="fit", unit="epoch", file=sys.stderr,
-                                dynamic_ncols=True) if self.tqdm else None)
+        # shutil falls back to 80 columns where there is no terminal (a notebook, a pipe)
+        self.options = dict(file=sys.stderr, bar_format=self.BAR_FORMAT,
+                            ncols=min(shutil.get_terminal_size().columns, self.WIDTH))
+        self.outer = (self.tqdm(total=epochs, desc="fit", unit="epoch", **self.options)
+                      if self.tqdm else None)
 
     def batches(self, loader: Iterable, epoch: int):
         if not self.tqdm:
             return loader
         total = len(loader) if hasattr(loader, "__len__") else None
         return self.tqdm(loader, total=total, desc=f"epoch {epoch}/{self.epochs}",
-                         unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
+                         unit="batch", leave=False, **self.options)
 
     @staticmethod
     def batch_done(bar, loss: float, index: int) -> None:
@@ -169,9 +241,11 @@ class _Progress:
     def epoch_done(self, logs: dict[str, Any]) -> None:
         shown = {k: f"{v:.4g}" for k, v in logs.items()
                  if k not in ("epoch", "time") and isinstance(v, float)}
-        if self.outer is not None:  # short, so the bar keeps its width
-            self.outer.set_postfix({k.replace("train_", "").replace("accuracy", "acc"): v
-                                    for k, v in shown.items() if k != "lr"}, refresh=False)
+        if self.outer is not None:  # two short numbers, so the bar keeps its width
+            val = "val_accuracy" if "val_accuracy" in shown else "val_loss"
+            pairs = (("train_loss", "loss"), (val, val.replace("accuracy", "acc")))
+            self.outer.set_postfix({name: shown[key] for key, name in pairs if key in shown},
+                                   refresh=False)
             self.outer.update(1)
         epoch = logs["epoch"]
         if self.log_every and (epoch % self.log_every == 0 or epoch == self.epochs):
@@ -242,7 +316,8 @@ def _check_fit_args(model, loss_fn, optimizer, epochs, grad_clip, callbacks) -> 
 
 
 def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, state: TrainingState,
-                 callbacks, progress: _Progress, grad_clip, epoch: int) -> dict[str, float]:
+                 callbacks, progress: _Progress, grad_clip, epoch: int,
+                 watch: _DivergenceWatch) -> dict[str, float]:
     from ..nn.utils import clip_grad_norm_
     model.train()
     acc = _Accumulator(metric_fns)
@@ -257,6 +332,7 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, state: TrainingS
             if not math.isfinite(value):
                 raise _nonfinite(value, epoch, index, _first_lr(optimizer), "train",
                                  state.global_step == 0)
+            watch.check(value, epoch, index, _first_lr(optimizer))
             loss.backward()
             if grad_clip is not None:
                 clip_grad_norm_(model.parameters(), grad_clip)
@@ -278,7 +354,9 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, state: TrainingS
 
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 10,
         scheduler=None, callbacks=(), metrics=("accuracy",), progress: bool | None = None,
-        log_every: int | None = None, grad_clip: float | None = None) -> History:
+        log_every: int | None = None, grad_clip: float | None = None,
+        divergence: str | None = "stop", divergence_factor: float = DIVERGENCE_FACTOR
+        ) -> History:
     """Train ``model`` for ``epochs`` epochs; returns the :class:`History`.
 
     Args:
@@ -298,11 +376,16 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         progress: tqdm progress bars on stderr; default: only in a terminal or a notebook.
         log_every: print a one-line summary every ``log_every`` epochs (default: never).
         grad_clip: clip the gradients' total norm to this value before each step.
+        divergence: what to do when a training batch's loss is over ``divergence_factor``
+            (1000) times the lowest batch loss so far and above the first batch's loss,
+            i.e. the loss grew by orders of magnitude: "stop" (raise
+            :class:`TrainingDivergedError`, whose message suggests a smaller learning
+            rate), "warn" (a RuntimeWarning, once, and go on) or None (no check).
 
     History keys: epoch, train_loss, train_<metric>, val_loss, val_<metric>, lr (the lr of
     the first param group during the epoch), time (seconds). A nan/inf loss raises
-    :class:`NonFiniteLossError`. Ctrl-C stops after cleaning up and returns the history so
-    far. The model is left in eval mode, ready for predictions.
+    :class:`NonFiniteLossError` (whatever ``divergence`` says). Ctrl-C stops after cleaning
+    up and returns the history so far. The model is left in eval mode, ready for predictions.
     """
     callbacks = list(callbacks)
     _check_fit_args(model, loss_fn, optimizer, epochs, grad_clip, callbacks)
@@ -310,6 +393,12 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
     if val_loader is not None:
         _check_loader(val_loader, "val_loader", epochs)
     metric_fns = resolve_metrics(metrics)
+    if divergence not in ("stop", "warn", None):
+        raise ValueError(f"fit: divergence must be 'stop', 'warn' or None, got {divergence!r}")
+    if not (isinstance(divergence_factor, (int, float)) and divergence_factor > 1):
+        raise ValueError(f"fit: divergence_factor must be a number > 1 (how many times its "
+                         f"lowest value the loss may grow to), got {divergence_factor!r}")
+    watch = _DivergenceWatch(divergence, float(divergence_factor))
     if scheduler is not None:
         callbacks.insert(0, LRSchedulerCallback(scheduler, interval="epoch"))
 
@@ -328,7 +417,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
             lr = _first_lr(optimizer)
             logs: dict[str, Any] = {"epoch": epoch}
             train = _train_epoch(model, loss_fn, optimizer, train_loader, metric_fns, state,
-                                 callbacks, progress, grad_clip, epoch)
+                                 callbacks, progress, grad_clip, epoch, watch)
             logs.update((f"train_{k}", v) for k, v in train.items())
             if val_loader is not None:
                 val = _evaluate(model, val_loader, loss_fn, metric_fns, epoch,

@@ -41,10 +41,12 @@ class GraphNode:
     id: "t<k>" for a tensor, "op<k>" for an op, numbered in the order the walk meets them
         (from the output down), so the output tensor is always "t0".
     kind: "tensor" or "op".
-    label: the tensor's name (from ``params``, else "output"/"tensor") or the op's class name.
+    label: the tensor's name (from ``params``; else "output", "tensor" for one an op made,
+        "leaf" for one that requires grad, "input" for a constant) or the op's class name.
     shape: the tensor's shape (None for an op).
     grad: the tensor's ``.grad``, formatted (None when it has none, and for ops).
-    level: 0 for leaves; an op is one above its highest input, a tensor one above its op.
+    level: an op is one above its highest input, a tensor one above its op; a leaf sits one
+        below its lowest user (so leaves feeding the first op are at level 0).
     """
 
     id: str
@@ -256,6 +258,9 @@ def draw_graph(output, params: Mapping[str, object] | None = None,
             waiting[user] -= 1
             if waiting[user] == 0:
                 ready.append(user)
+    for node_id, _ in found:          # a leaf sits just below its first user: short arrows
+        if node_id not in inputs_of and node_id in users_of:
+            level[node_id] = min(level[u] for u in users_of[node_id]) - 1
 
     nodes = []
     for node_id, obj in found:
@@ -264,7 +269,8 @@ def draw_graph(output, params: Mapping[str, object] | None = None,
                                    None, None, level[node_id]))
             continue
         name = names.get(id(obj)) or ("output" if obj is output else
-                                      "leaf" if obj.grad_fn is None else "tensor")
+                                      "tensor" if obj.grad_fn is not None else
+                                      "leaf" if obj.requires_grad else "input")
         lines = [name, f"{tuple(obj.shape)} {obj.dtype}"]
         if show_values and obj.numel() <= 4:
             lines.append("= " + _format_array(_numpy(obj)))

@@ -67,9 +67,15 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def _place(root: Path, path: str) -> Path:
-    """``root`` + the absolute ``path``, with its folders made (0755, root's)."""
+    """``root`` + the absolute ``path``, with its folders made (0755, root's: set explicitly,
+    since the grader may run under a strict umask, as run_autograder's 077)."""
     target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    folder = root
+    for part in target.relative_to(root).parts[:-1]:
+        folder = folder / part
+        if not folder.is_dir():
+            folder.mkdir()
+            os.chmod(folder, 0o755)
     return target
 
 
@@ -141,16 +147,6 @@ class Jail:
 
     @classmethod
     def _build(cls) -> "Jail":
-        # run_autograder grades under umask 077: the jail's folders must still be 0755 (the
-        # child's uid walks them), and mkdir's mode is masked by the umask
-        old = os.umask(0o022)
-        try:
-            return cls._build_world_readable()
-        finally:
-            os.umask(old)
-
-    @classmethod
-    def _build_world_readable(cls) -> "Jail":
         start = time.perf_counter()
         root = Path(tempfile.mkdtemp(prefix="edu-nn-jail-"))
         os.chmod(root, 0o755)
@@ -185,13 +181,17 @@ class Jail:
         (root / "calls").mkdir(mode=0o711)
         os.chmod(root / "calls", 0o711)    # a call may enter its own folder, list none
         dev = root / "dev"
-        dev.mkdir(mode=0o755)
+        dev.mkdir()
+        os.chmod(dev, 0o755)
         for name, minor in (("null", 3), ("zero", 5), ("urandom", 9)):
             try:                           # optional: Python needs none of them
                 os.mknod(dev / name, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
                 os.chmod(dev / name, 0o666)
             except OSError:
                 pass
+        for folder, dirs, _ in os.walk(root):   # whatever the umask made them (calls: 0711)
+            dirs[:] = [d for d in dirs if not (folder == str(root) and d == "calls")]
+            os.chmod(folder, 0o755)
         (root / _MARK).write_text(base + "\n")
         os.environ["EDU_NN_JAIL"] = str(root)    # grade-all's workers reuse it
         jail = cls(root, base)
