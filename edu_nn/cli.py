@@ -255,6 +255,9 @@ def _run_grade(args: argparse.Namespace) -> int:
         print(f"edu-nn grade: {type(exc).__name__}: {exc}", file=sys.stderr)
         status = 1
     write_results(results, args.out)
+    from .grading.notebook import export_written   # written answers, for grading by hand
+    for path in export_written(results, args.out):
+        print(f"{path}: the written answers, to grade by hand")
     tests = results.get("tests", [])
     top = sum(t.get("max_score", 0) for t in tests)
     print(f"{args.out}: {results.get('score', 0):g} / {top:g} points, "

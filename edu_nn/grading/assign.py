@@ -57,6 +57,7 @@ from pathlib import Path, PurePosixPath
 
 from .manifest import MANIFEST_NAME, Manifest, ManifestError, TestSpec, load_manifest
 from .markers import MarkerError, Transformed, find_marker_strings, transform
+from .notebook import ipynb_bytes, notebook_strings, percent_text
 
 __all__ = ["assign", "grade", "AssignError", "ValidationError", "AssignResult", "TestInfo",
            "discover_tests", "collect_submission", "build_wheel", "scan_leaks",
@@ -175,14 +176,28 @@ class _File:
     role: str                   # submission | public_test | hidden | shared
     data: bytes
     versions: Transformed | None = None   # for .py files
+    notebook: bool = False      # the assignment's notebook (py:percent text in versions)
 
     @property
     def student_bytes(self) -> bytes:
+        if self.notebook:
+            return ipynb_bytes(self.versions.student, self.rel)
         return self.versions.student.encode() if self.versions else self.data
 
     @property
     def solution_bytes(self) -> bytes:
+        if self.notebook:
+            return ipynb_bytes(self.versions.solution, self.rel)
         return self.versions.solution.encode() if self.versions else self.data
+
+
+def _notebook_for(rel: str, manifest: Manifest) -> str | None:
+    """The manifest's notebook that source file ``rel`` is (``hw4.ipynb`` for ``hw4.ipynb``
+    or the py:percent ``hw4.py``), or None."""
+    stem = rel.rsplit(".", 1)[0]
+    if rel.endswith((".py", ".ipynb")) and f"{stem}.ipynb" in manifest.files:
+        return f"{stem}.ipynb"
+    return None
 
 
 def _role(rel: str, manifest: Manifest) -> str:
@@ -207,9 +222,22 @@ def _read_source(source: Path, manifest: Manifest) -> list[_File]:
         if path.is_symlink():
             raise AssignError(f"{path}: symbolic links are not copied into assignments; "
                               f"put the file itself here")
-        if path.suffix == ".ipynb":
-            raise AssignError(f"{path}: .ipynb files are not processed; keep notebooks as "
-                              f"jupytext py:percent .py files (jupytext --to py:percent)")
+        notebook = _notebook_for(rel, manifest)
+        if path.suffix == ".ipynb" and notebook is None:
+            raise AssignError(f"{path}: .ipynb files are processed only as the assignment's "
+                              f"notebook (assignment.toml: files = [\"{rel}\"]); keep other "
+                              f"notebooks as jupytext py:percent .py files")
+        if notebook is not None:
+            if notebook in {f.rel for f in files}:
+                raise AssignError(f"{path}: {notebook} comes from two sources here; keep one "
+                                  f"(the py:percent .py or the .ipynb)")
+            text = percent_text(path)
+            try:
+                files.append(_File(notebook, "submission", text.encode(),
+                                   transform(text, str(path)), notebook=True))
+            except MarkerError as exc:
+                raise AssignError(str(exc)) from None
+            continue
         f = _File(rel, _role(rel, manifest), path.read_bytes())
         if path.suffix == ".py":
             try:
@@ -325,6 +353,7 @@ def assign(source: str | Path, out: str | Path, *, validate: bool = True,
                 t.public = t.name in shown
             tests += every
     _check_tests(manifest, tests, source)
+    _check_questions(files, tests)
     public = {t.name for t in tests if t.public}
     _check_out(source, out)
     pins = pin_requirements(manifest.requires, str(source / MANIFEST_NAME))
@@ -406,6 +435,32 @@ def _check_tests(manifest: Manifest, tests: list[TestInfo], source: Path) -> Non
         if spec is not None:
             t.points = spec.points if spec.points is not None else t.points
             t.visibility = spec.visibility or t.visibility
+
+
+def _check_questions(files: list[_File], tests: list[TestInfo]) -> None:
+    """A notebook's question cells (``question="q1" points=20``) name questions whose tests
+    (``q1_*``) exist and add up to those points; written cells have points."""
+    from .notebook import _cells_from_percent
+    for f in files:
+        if not f.notebook:
+            continue
+        for cell in _cells_from_percent(f.data.decode("utf-8")):
+            meta = cell["metadata"]
+            if "written" in meta and not isinstance(meta.get("points"), (int, float)):
+                raise AssignError(f"{f.rel}: the written answer {meta['written']!r} has no "
+                                  f"points: write points=N in its cell header")
+            if "question" not in meta:
+                continue
+            name = str(meta["question"])
+            mine = [t for t in tests if t.name.startswith(f"{name}_")]
+            if not mine:
+                raise AssignError(f"{f.rel}: question {name!r} has no graded test (tests of "
+                                  f"a question are named {name}_...)")
+            total = sum(t.points or 0 for t in mine)
+            if "points" in meta and abs(float(meta["points"]) - total) > 1e-9:
+                raise AssignError(
+                    f"{f.rel}: question {name!r} says points={meta['points']}, but its tests "
+                    f"add up to {total:g} ({', '.join(f'{t.name} {t.points}' for t in mine)})")
 
 
 # ---------------------------------------------------------------- the outputs
@@ -687,7 +742,7 @@ def _zip(folder: Path, target: Path) -> Path:
 def _static_problems(files: list[_File], manifest: Manifest) -> list[str]:
     problems = []
     for f in files:
-        if f.role == "submission" and f.rel.endswith(".py") and not f.versions.has_markers:
+        if f.role == "submission" and f.versions is not None and not f.versions.has_markers:
             problems.append(f"{f.rel} is a submission file without any solution marker: "
                             f"students would get the full solution")
     return problems
@@ -745,6 +800,8 @@ def scan_leaks(student: Path, secrets: _Secrets) -> list[str]:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             continue
+        if path.suffix == ".ipynb":   # cells, outputs and metadata, JSON escapes undone
+            text = notebook_strings(text)
         for i, line in find_marker_strings(text):
             problems.append(f"student/{rel}:{i}: marker text in a student file: {line!r}")
         for i, line in enumerate(text.splitlines(), 1):
@@ -780,6 +837,8 @@ def _results_problems(solution: dict, student: dict | None) -> list[str]:
         problems.append("grading the reference solution ran no test: " +
                         _short(solution.get("output", "")))
     for t in solution.get("tests", []):
+        if t.get("extra_data", {}).get("manual"):    # written answers: graded by hand
+            continue
         if t.get("score", 0) < t.get("max_score", 0) - 1e-9:
             problems.append(f"the reference solution fails {t['name']} ({t.get('score')}/"
                             f"{t.get('max_score')}): {_short(t.get('output', ''))}")
@@ -822,15 +881,22 @@ def collect_submission(upload: str | Path, dest: str | Path,
     candidates.sort(key=lambda p: (len(p.parts), str(p)))
     missing = []
     for name in manifest.files:
-        found = next((p for p in candidates if p.relative_to(upload).as_posix() == name
-                      or p.relative_to(upload).as_posix().endswith("/" + name)), None)
+        found, saved = _find(candidates, upload, name), name
+        if found is None and name.endswith(".ipynb"):    # the student's exported .py
+            saved = name[:-len(".ipynb")] + ".py"
+            found = _find(candidates, upload, saved)
         if found is None or found.stat().st_size > MAX_FILE_BYTES:
             missing.append(name)
             continue
-        target = dest / name
+        target = dest / saved
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(found, target)
     return missing
+
+
+def _find(candidates: list[Path], upload: Path, name: str) -> Path | None:
+    return next((p for p in candidates if p.relative_to(upload).as_posix() == name
+                 or p.relative_to(upload).as_posix().endswith("/" + name)), None)
 
 
 def _main(argv: list[str]) -> int:

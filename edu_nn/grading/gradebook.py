@@ -138,6 +138,8 @@ def _grade_one(job: tuple) -> tuple[str, dict, str]:
                                   f"{traceback.format_exc(limit=5)}")
         status = "error"
     write_results(results, results_path)
+    from .notebook import export_written    # written answers: results.written.html
+    export_written(results, results_path)
     return student, results, status
 
 

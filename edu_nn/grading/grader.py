@@ -23,7 +23,7 @@ import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
 
 import numpy as np
@@ -31,6 +31,8 @@ import numpy as np
 from .graded import GRADED_ATTR, GradedInfo, Submission, TestFailure
 from .manifest import ManifestError, load_manifest
 from .markers import MarkerError, find_marker_strings, transform
+from .notebook import (NotebookError, WrittenAnswer, module_name, read_code_and_answers,
+                       written_cells)
 from .results import failure_results
 from .sandbox import SandboxConfig, SandboxUnavailable, protections, run_call
 
@@ -131,6 +133,12 @@ def _submission_problems(submission: Path, files: list[str]) -> list[str]:
     problems = []
     for name in files:
         path = submission / name
+        if name.endswith(".ipynb") and not path.exists() and not path.is_symlink():
+            path = submission / module_name(name)   # the student's exported .py
+            if not path.exists() and not path.is_symlink():
+                problems.append(f"{name} is missing: submit your notebook under exactly this "
+                                f"name (files graded: {', '.join(files)})")
+                continue
         if path.is_symlink() or (path.exists() and not path.is_file()):
             problems.append(f"{name} is not a regular file")
             continue
@@ -141,7 +149,7 @@ def _submission_problems(submission: Path, files: list[str]) -> list[str]:
         if path.stat().st_size > MAX_SUBMITTED_BYTES:
             problems.append(f"{name} is larger than {MAX_SUBMITTED_BYTES // 2 ** 20} MiB")
             continue
-        if name.endswith(".py"):
+        if name.endswith(".py") and path.name == PurePosixPath(name).name:
             try:
                 ast.parse(path.read_bytes(), filename=name)
             except SyntaxError as exc:
@@ -157,6 +165,8 @@ def _hash(submission: Path, files: list[str]) -> str:
     h = hashlib.sha256()
     for name in files:
         path = submission / name
+        if name.endswith(".ipynb") and not path.exists():   # the exported .py in its place
+            path = submission / module_name(name)
         h.update(name.encode() + b"\0")
         if path.is_file() and not path.is_symlink():
             with open(path, "rb") as f:
@@ -250,8 +260,10 @@ def grade_submission(submission: str | Path, assignment: str | Path, *,
     results_tests = []
     deadline = time.monotonic() + manifest.time_budget
     with tempfile.TemporaryDirectory(prefix="edu-nn-grade-") as tmp:
+        files, written = _graded_files(submission, assignment, manifest.files, Path(tmp),
+                                       problems)
         config = SandboxConfig(
-            files={name: submission / name for name in manifest.files},
+            files=files,
             drivers=_drivers(assignment, Path(tmp)), memory_mb=manifest.memory_mb,
             block_imports=manifest.block_imports, unsandboxed=unsandboxed)
         hung = {} if problems else _import_probe(config, manifest.import_timeout)
@@ -259,6 +271,8 @@ def grade_submission(submission: str | Path, assignment: str | Path, *,
         for number, test in enumerate(tests, 1):
             results_tests.append(_run_test(test, number, config, backend, problems,
                                            manifest.name, digest, deadline, hung))
+    if not select and include_hidden:     # not in `edu-nn check`: graded by hand later
+        results_tests += [_written_test(w, len(results_tests) + 1, digest) for w in written]
     score = sum(t["score"] for t in results_tests)
     lines = []
     if problems:
@@ -281,6 +295,58 @@ def grade_submission(submission: str | Path, assignment: str | Path, *,
     return {"score": float(score), "execution_time": round(time.perf_counter() - start, 3),
             "output": "\n".join(lines), "visibility": "visible",
             "extra_data": extra, "tests": results_tests}
+
+
+def _graded_files(submission: Path, assignment: Path, names: list[str], tmp: Path,
+                  problems: list[str]) -> tuple[dict[str, Path], list[WrittenAnswer]]:
+    """The files the sandbox imports (name -> path) and the written answers.
+
+    A notebook (``hw4.ipynb``, or the student's exported ``hw4.py`` in its place) is read
+    here, in the grader's process, as untrusted data (see :mod:`edu_nn.grading.notebook`)
+    and its code cells become the module ``hw4.py``; nothing of it runs here. A notebook
+    that cannot be read adds to ``problems`` (the submission is then ungradable)."""
+    files: dict[str, Path] = {}
+    written: list[WrittenAnswer] = []
+    for name in names:
+        if not name.endswith(".ipynb"):
+            files[name] = submission / name
+            continue
+        module = module_name(name)
+        spec = assignment / name if (assignment / name).is_file() else assignment / module
+        try:
+            written += written_cells(spec) if spec.is_file() else []
+        except NotebookError as exc:
+            problems.append(f"the assignment's notebook cannot be read (tell the course "
+                            f"staff): {exc}")
+        target = tmp / "notebooks" / module
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("", encoding="utf-8")
+        files[module] = target
+        if problems:
+            continue
+        path = submission / name if (submission / name).is_file() else submission / module
+        try:
+            code, answers = read_code_and_answers(path)
+        except (NotebookError, OSError) as exc:
+            problems.append(str(exc))
+            continue
+        target.write_text(code, encoding="utf-8")
+        for w in written:
+            w.text = answers.get(w.name)
+    return files, written
+
+
+def _written_test(w: WrittenAnswer, number: int, digest: str) -> dict:
+    """A written answer in results.json: its points, pending (graded by hand)."""
+    shown = w.text.strip() if w.text and w.text.strip() else None
+    return {"name": f"{w.name} (written answer)", "number": str(number), "score": 0.0,
+            "max_score": float(w.points), "status": "failed",
+            "output": "manual: graded by hand by the course staff (pending). " +
+                      (f"Your answer:\n\n{shown[:10_000]}" if shown else
+                       "No answer was found in your notebook (the cell marked for it)."),
+            "visibility": "visible",
+            "extra_data": {"manual": True, "pending": True, "answer": shown,
+                           "submission_sha256": digest}}
 
 
 def _import_probe(config: SandboxConfig, limit: float) -> dict[str, str]:
