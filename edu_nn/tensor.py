@@ -252,7 +252,7 @@ class Tensor:
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name}>")
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + values + "".join(", " + e for e in extras) + ")"
@@ -376,6 +376,37 @@ class Tensor:
     def mT(self):
         return _ops.transpose(self, -2, -1)
 
+    # ------------------------------------ more of torch's methods (ops/pointwise, sorting)
+    def sin(self): return _ops.sin(self)
+    def cos(self): return _ops.cos(self)
+    def square(self): return _ops.square(self)
+    def log2(self): return _ops.log2(self)
+    def log10(self): return _ops.log10(self)
+    def floor(self): return _ops.floor(self)
+    def cumsum(self, dim, dtype=None): return _ops.cumsum(self, dim, dtype=dtype)
+    def sort(self, dim=-1, descending=False): return _ops.sort(self, dim, descending)
+    def argsort(self, dim=-1, descending=False): return _ops.argsort(self, dim, descending)
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return _ops.topk(self, k, dim, largest, sorted)
+    def mm(self, mat2): return _ops.mm(self, mat2)
+    def bmm(self, mat2): return _ops.bmm(self, mat2)
+    def mv(self, vec): return _ops.mv(self, vec)
+    def dot(self, other): return _ops.dot(self, other)
+    def nelement(self): return self.numel()
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        from .creation import multinomial
+        return multinomial(self, num_samples, replacement, generator=generator)
+
+    def cuda(self, device=None):
+        """A copy on the GPU (``"cuda"``, or ``"cuda:<device>"``), like torch."""
+        return self.to(device="cuda" if device is None else
+                       f"cuda:{device}" if isinstance(device, int) else str(device))
+
+    def type(self, dtype=None):
+        """Without an argument: the dtype name; with one: ``self.to(dtype)``."""
+        return self.dtype if dtype is None else self.to(dtype)
+
 
 def _shape_args(args: tuple) -> tuple[int, ...]:
     """Accept both ``x.reshape(2, 3)`` and ``x.reshape((2, 3))``, as torch does."""
@@ -428,6 +459,8 @@ def tensor(data: Any, dtype: str | None = None, requires_grad: bool = False,
         data = data.backend.to_numpy(data.data) if get_backend(backend) is not data.backend \
             else data.data
     b = get_backend(backend)
+    if device is None and not b.is_array(data):  # arrays stay where they are, as in torch
+        device = _default_device()
     dtype = _dtypes.check_dtype_name(dtype) if dtype is not None else _infer_dtype(data, b)
     arr = b.asarray(data, dtype=dtype, device=device)
     t = Tensor._make(arr, b, b.device_of(arr))
@@ -436,6 +469,7 @@ def tensor(data: Any, dtype: str | None = None, requires_grad: bool = False,
     return t
 
 
+from .devices import default_device as _default_device  # noqa: E402
 from . import ops as _ops  # noqa: E402  (ops need the Tensor class defined above)
 from .autograd.engine import _accumulate, run_backward  # noqa: E402
 
