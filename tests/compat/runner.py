@@ -11,7 +11,8 @@ With ``--lib edu_nn`` the program's *import statements* are rewritten (``import 
 For each seed the program runs as ``__main__`` in a fresh namespace, in the current
 directory, with its output discarded, after seeding Python's ``random``, NumPy and the
 library (``manual_seed``): the same stand-in treatment on both sides. Then ``--metric``
-(a Python expression) is evaluated in the program's namespace. Prints one JSON line:
+(a Python expression) is evaluated in the program's namespace, where ``_stdout`` holds what
+the program printed and ``re`` is the regex module. Prints one JSON line:
 ``{"values": [...], "seconds": ...}``.
 """
 from __future__ import annotations
@@ -60,7 +61,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--metric", required=True)
     ap.add_argument("--replace", action="append", default=[])
-    ap.add_argument("--argv", default="", help="arguments the program sees in sys.argv")
+    ap.add_argument("--argv", default="", help="arguments the program sees in sys.argv; "
+                    "{seed} stands for the seed (for programs that seed themselves)")
     args = ap.parse_args()
 
     source = open(args.program, encoding="utf-8").read()
@@ -83,10 +85,12 @@ def main() -> None:
         np.random.seed(seed)
         lib.manual_seed(seed)
         namespace = {"__name__": "__main__", "__file__": args.program}
-        sys.argv = [args.program] + args.argv.split()
-        with contextlib.redirect_stdout(io.StringIO()):
+        sys.argv = [args.program] + args.argv.format(seed=seed).split()
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
             exec(code, namespace)
-        values.append(float(eval(args.metric, namespace)))
+        # the metric may read the program's variables, or its printed output (``_stdout``)
+        values.append(float(eval(args.metric, {**namespace, "_stdout": out.getvalue(), "re": re})))
     print(json.dumps({"values": values, "seconds": time.perf_counter() - start}))
 
 
