@@ -163,8 +163,12 @@ class NumpyBackend(Backend):
 
     def add_scaled(self, x, y, alpha):
         out = np.multiply(y, alpha)
-        if out.shape == x.shape and (out.dtype is x.dtype or out.dtype == x.dtype):
-            return np.add(x, out, out=out)  # reuse our own temporary: one allocation
+        # Reuse our own temporary (one allocation). For 0-d inputs NumPy's ufuncs return a
+        # NumPy scalar, which cannot be an out= target (issue 15: every optimizer failed on
+        # a 0-d Parameter), so only an ndarray is reused.
+        if type(out) is np.ndarray and out.shape == x.shape and (
+                out.dtype is x.dtype or out.dtype == x.dtype):
+            return np.add(x, out, out=out)
         return np.add(x, out)
 
     def reciprocal(self, x):

@@ -120,7 +120,7 @@ def compare(backend, plain_params, plain_step, to_native, number, repeat, sync=N
     edu_params, raw_params = init_mlp(SIZES, backend=backend), plain_params()
     sync = sync or (lambda loss: None)
     return paired_times(lambda: sync(plain_step(raw_params, x_raw, labels_raw, LR)),
-                        lambda: sync(edu_step(edu_params, x, labels, LR).data), number, repeat)
+                        lambda: sync(edu_step(edu_params, x, labels, LR).array), number, repeat)
 
 
 def report(label, t_plain, t_edu, target=None):

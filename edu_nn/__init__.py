@@ -1,6 +1,6 @@
 """edu_nn: an educational deep-learning framework.
 
-A small, readable core (a Tensor with reverse-mode autodiff, every op a Function with a
+A small, readable core (a Tensor with reverse-mode autodiff, every op an ArrayFunction with a
 hand-written backward) written against an abstract array backend, so the same code runs on
 NumPy (the default), PyTorch tensors and JAX. The public API uses torch's names.
 
@@ -17,8 +17,9 @@ from .backend_selection import get_backend, set_backend, use_backend
 from .backends import Backend, BackendError, RandomKey, register_backend, registered_backends
 from .dtypes import (bool, double, float, float16, float32, float64, get_default_dtype, half,
                      int, int8, int16, int32, int64, long, set_default_dtype, short, uint8)
+from .dtypes import promote_types
 from .tensor import Tensor, tensor
-from .autograd import (Function, detect_anomaly, enable_grad, is_anomaly_enabled,
+from .autograd import (ArrayFunction, Function, detect_anomaly, enable_grad, is_anomaly_enabled,
                        is_grad_enabled, no_grad, set_grad_enabled)
 from .creation import (Generator, arange, empty, from_numpy, full, manual_seed, ones, ones_like,
                        rand, randn, zeros, zeros_like)

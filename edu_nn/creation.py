@@ -210,7 +210,7 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
     input: (C,) or (N, C) non-negative weights (need not sum to 1) -> int64 (num_samples,)
     or (N, num_samples). Without replacement each category appears at most once per row.
     """
-    w = input.backend.to_numpy(input.detach().data).astype(np.float64)
+    w = input.backend.to_numpy(input.array).astype(np.float64)
     if w.ndim not in (1, 2):
         raise ValueError(f"multinomial: input must be 1-d or 2-d, got shape {input.shape}")
     if (w < 0).any() or not np.isfinite(w).all():

@@ -1,6 +1,6 @@
 """Interop with PyTorch and JAX: edu_nn ops inside their autodiff, and data in and out.
 
-An edu_nn op is a :class:`~edu_nn.autograd.Function` whose forward and backward are written
+An edu_nn op is a :class:`~edu_nn.ArrayFunction` whose forward and backward are written
 against the backend contract, and the torch and JAX backends' arrays *are* ``torch.Tensor``
 and ``jax.Array``. So a student's op runs unchanged inside the other frameworks' autodiff:
 
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .autograd.engine import sum_to_shape
-from .autograd.function import Function
+from .autograd.function import ArrayFunction
 from .backends import load_backend
 from .tensor import Tensor, tensor
 
@@ -40,8 +40,8 @@ __all__ = ["to_torch_function", "to_jax_function", "from_torch", "from_jax", "to
 
 # ------------------------------------------------------------ shared helpers
 def _check_function_class(fn_class, who: str) -> None:
-    if not (isinstance(fn_class, type) and issubclass(fn_class, Function)):
-        raise TypeError(f"{who}: expected an edu_nn Function subclass (a class with forward "
+    if not (isinstance(fn_class, type) and issubclass(fn_class, ArrayFunction)):
+        raise TypeError(f"{who}: expected an edu_nn ArrayFunction subclass (a class with forward "
                         f"and backward staticmethods, e.g. edu_nn.ops.elementwise.Mul), got "
                         f"{fn_class!r}")
 
@@ -114,14 +114,14 @@ def _public_signature(fn_class, static_kwargs: dict) -> inspect.Signature:
 
 # --------------------------------------------------------------------- torch
 def to_torch_function(fn_class, **static_kwargs) -> type:
-    """``fn_class`` (an edu_nn Function) as a ``torch.autograd.Function`` subclass.
+    """``fn_class`` (an edu_nn ArrayFunction) as a ``torch.autograd.Function`` subclass.
 
     The forward and backward are edu_nn's, run on the torch backend: the arrays they see
     are the (detached) torch tensors themselves, no copies. torch records the graph and calls
     the hand-written backward, so ``torch.autograd.gradcheck`` can check it.
 
     Args:
-        fn_class: a subclass of :class:`edu_nn.autograd.Function`.
+        fn_class: a subclass of :class:`edu_nn.ArrayFunction`.
         static_kwargs: keyword arguments fixed for every call (required for keyword-only
             forward parameters such as ``Cat``'s ``dim``).
 
@@ -179,14 +179,14 @@ def to_torch_function(fn_class, **static_kwargs) -> type:
 
 # ----------------------------------------------------------------------- jax
 def to_jax_function(fn_class, **static_kwargs):
-    """``fn_class`` (an edu_nn Function) as a ``jax.custom_vjp`` function of arrays.
+    """``fn_class`` (an edu_nn ArrayFunction) as a ``jax.custom_vjp`` function of arrays.
 
     ``f = to_jax_function(Sum, dims=(0,), keepdim=False)``; then ``f(x)`` runs edu_nn's
     forward on the jax backend, and ``jax.grad``/``jax.vjp`` call edu_nn's backward. Works
     under ``jax.jit`` for ops whose forward and backward need no concrete index values.
 
     Args:
-        fn_class: a subclass of :class:`edu_nn.autograd.Function`.
+        fn_class: a subclass of :class:`edu_nn.ArrayFunction`.
         static_kwargs: every non-array argument of the forward (axes, flags), by name. The
             positional arguments of ``f`` are arrays, all differentiable (integer and bool
             ones get no gradient).
@@ -300,7 +300,7 @@ def from_jax(a, requires_grad: bool = False) -> Tensor:
 def _values(t, who: str):
     if not isinstance(t, Tensor):
         raise TypeError(f"{who}: expected an edu_nn Tensor, got {type(t).__name__}")
-    return t.backend, t.data
+    return t.backend, t.array
 
 
 def to_torch(t: Tensor):
@@ -326,7 +326,7 @@ def to_numpy(t: Any) -> np.ndarray:
     grad: the graph is not needed for values), a torch tensor, a JAX array or array-like.
     Writing into the result never changes ``t``."""
     if isinstance(t, Tensor):
-        return np.array(t.backend.to_numpy(t.data), copy=True)
+        return np.array(t.backend.to_numpy(t.array), copy=True)
     if hasattr(t, "detach") and hasattr(t, "cpu"):  # a torch tensor, without importing torch
         return np.array(t.detach().cpu().numpy(), copy=True)
     return np.array(t, copy=True)

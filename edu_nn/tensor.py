@@ -1,18 +1,32 @@
 """``Tensor``: an array of one backend, plus what reverse-mode autodiff needs.
 
 A Tensor holds
-    data           the backend's native array (numpy.ndarray, torch.Tensor, jax.Array, ...)
+    array          the backend's native array (numpy.ndarray, torch.Tensor, jax.Array, ...).
+                   This is the name ops, optimizers, assignments and docs use for the raw
+                   values; ``ctx.xp``'s primitives take and return such arrays.
+    data           as in torch: a *Tensor* (not an array) that shares this tensor's storage
+                   but is cut from the graph; ``p.data.add_(...)``, ``p.data -= ...`` and
+                   ``p.data = t`` change ``p`` (see "Storage" below)
     backend        the Backend that made it; every op on it goes through that backend
     requires_grad  whether gradients should flow back to it
     grad           after ``backward()``: a Tensor shaped like this one (leaves only)
     grad_fn        the Function node that produced it (None for leaves)
 
 Operators and methods (``a + b``, ``a @ b``, ``x.sum(dim=1)``) are thin wrappers around the
-functions in ``edu_nn.ops``, which are thin wrappers around one ``Function`` subclass each.
+functions in ``edu_nn.ops``, which are thin wrappers around one ``ArrayFunction`` each.
+
+Storage. Arrays are never written into (JAX's cannot be), so an in-place op such as
+``x.add_(1)`` computes a new array and *rebinds* ``x.array``. torch's aliases (``x.data``,
+``x.detach()``) must see that change, so a tensor and its aliases share a small
+``Storage`` object (made lazily, the first time an alias or an in-place op needs one) that
+lists its members and counts versions; rebinding through it (``_set_array``) rebinds every
+member. Assigning ``t.array = new`` directly is the low-level way (the optimizers' update
+rules return new arrays); it changes only ``t``. The in-place rules are in ``inplace.py``.
 """
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import numpy as np
@@ -22,20 +36,23 @@ from .backend_selection import BackendLike, get_backend
 
 
 class Tensor:
-    __slots__ = ("data", "backend", "device", "requires_grad", "grad", "grad_fn", "__weakref__")
+    # _storage is left unset by _make and Function.apply (the hot path); getattr(t,
+    # "_storage", None) reads it, see _storage_of.
+    __slots__ = ("array", "backend", "device", "requires_grad", "grad", "grad_fn", "_storage",
+                 "__weakref__")
 
     def __init__(self, data: Any, dtype: str | None = None, requires_grad: bool = False,
                  backend: BackendLike = None, device: str | None = None) -> None:
         made = tensor(data, dtype=dtype, requires_grad=requires_grad, backend=backend,
                       device=device)
-        self.data, self.backend, self.device = made.data, made.backend, made.device
+        self.array, self.backend, self.device = made.array, made.backend, made.device
         self.requires_grad, self.grad, self.grad_fn = made.requires_grad, None, None
 
     @classmethod
     def _make(cls, data, backend, device, requires_grad=False, grad_fn=None) -> "Tensor":
         """Wrap a native array without checks or copies (the fast path used by ops)."""
         t = object.__new__(cls)
-        t.data = data
+        t.array = data
         t.backend = backend
         t.device = device
         t.requires_grad = requires_grad
@@ -46,15 +63,15 @@ class Tensor:
     # ------------------------------------------------------------ attributes
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def dtype(self) -> str:
-        return self.backend.dtype_of(self.data)
+        return self.backend.dtype_of(self.array)
 
     @property
     def ndim(self) -> int:
-        return len(self.data.shape)
+        return len(self.array.shape)
 
     def dim(self) -> int:
         return self.ndim
@@ -63,7 +80,7 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
-        return math.prod(self.data.shape)
+        return math.prod(self.array.shape)
 
     def __len__(self) -> int:
         if not self.shape:
@@ -84,17 +101,17 @@ class Tensor:
         if self.requires_grad:
             raise RuntimeError("Can't call numpy() on a Tensor that requires grad: the graph "
                                "would be lost. Use tensor.detach().numpy() instead.")
-        return self.backend.to_numpy(self.data)
+        return self.backend.to_numpy(self.array)
 
     def item(self):
         """The single value of a one-element tensor as a Python number."""
         if self.numel() != 1:
             raise ValueError(f"item(): only one-element tensors can be converted to a Python "
                              f"scalar; this one has shape {self.shape}")
-        return self.backend.item(self.data)
+        return self.backend.item(self.array)
 
     def tolist(self):
-        return self.backend.to_numpy(self.data).tolist()
+        return self.backend.to_numpy(self.array).tolist()
 
     def __float__(self) -> float:
         return float(self.item())
@@ -113,8 +130,51 @@ class Tensor:
         return arr if dtype is None else arr.astype(dtype)
 
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph: no grad_fn, requires_grad False."""
-        return Tensor._make(self.data, self.backend, self.device)
+        """The same storage, cut from the graph: no grad_fn, requires_grad False. In-place
+        ops on either tensor change both (as in torch)."""
+        return _alias(self)
+
+    # ------------------------------------------------------ .data and storage
+    @property
+    def data(self) -> "Tensor":
+        """torch's ``.data``: a Tensor sharing this tensor's storage, cut from the graph.
+
+        ``p.data.add_(...)``, ``p.data -= ...`` and ``p.data.zero_()`` change ``p``, and
+        are not recorded (nor refused on a leaf that requires grad). The native array is
+        ``p.array``."""
+        return _alias(self)
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        """``p.data = t``: ``p`` takes ``t``'s values (and shape/dtype), keeping its identity,
+        its requires_grad and its graph node, as in torch."""
+        if not isinstance(value, Tensor):
+            raise TypeError(
+                f"t.data = value: value must be an edu_nn Tensor (as in torch), got "
+                f"{type(value).__name__}. To set the backend's native array, assign "
+                f"t.array = native_array instead.")
+        if value.backend is not self.backend:
+            raise RuntimeError(
+                f"t.data = value: value is on backend {value.backend.name!r}, t on "
+                f"{self.backend.name!r}; move it first with value.to(backend="
+                f"{self.backend.name!r})")
+        self._set_array(value.array)
+        self.device = value.device
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's storage was changed in place (torch's counter)."""
+        storage = getattr(self, "_storage", None)
+        return 0 if storage is None else storage.version
+
+    def _set_array(self, new) -> None:
+        """Rebind the array of this tensor and of every alias sharing its storage."""
+        storage = _storage_of(self)
+        storage.version += 1
+        for ref in storage.members:
+            member = ref()
+            if member is not None:
+                member.array = new
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and not self.is_floating_point():
@@ -149,12 +209,12 @@ class Tensor:
             target = get_backend(backend)
             if device is None:  # stay on this device where the target backend has it
                 device = self.device if self.device in target.devices() else "cpu"
-            out = tensor(self.backend.to_numpy(self.data), backend=target,
+            out = tensor(self.backend.to_numpy(self.array), backend=target,
                          device=device, requires_grad=self.requires_grad and self.is_leaf)
             device = None
         if device is not None and device != out.device:
-            out = Tensor._make(out.backend.to_device(out.data, device), out.backend,
-                               out.backend.device_of(out.backend.to_device(out.data, device)))
+            out = Tensor._make(out.backend.to_device(out.array, device), out.backend,
+                               out.backend.device_of(out.backend.to_device(out.array, device)))
         if dtype is not None and dtype != out.dtype:
             out = _ops.cast(out, dtype)
         return out
@@ -217,7 +277,7 @@ class Tensor:
                     f"backward(): grad can be implicitly created only for scalar outputs, and "
                     f"this tensor has shape {self.shape}. Reduce it to a scalar first (e.g. "
                     f".sum() or .mean()), or pass gradient= with d(loss)/d(this tensor).")
-            grad = self.backend.ones_like(self.data)
+            grad = self.backend.ones_like(self.array)
         else:
             if isinstance(gradient, Tensor):
                 if gradient.backend is not self.backend or gradient.device != self.device:
@@ -226,7 +286,7 @@ class Tensor:
                         f"{gradient.device!r}, but the tensor is on backend "
                         f"{self.backend.name!r}, device {self.device!r}; move it first, e.g. "
                         f"gradient.to(backend={self.backend.name!r}, device={self.device!r})")
-                grad = gradient.data
+                grad = gradient.array
             else:
                 grad = self.backend.asarray(gradient, self.dtype, self.device)
             if tuple(grad.shape) != self.shape:
@@ -242,7 +302,7 @@ class Tensor:
 
     # ------------------------------------------------------------ printing
     def __repr__(self) -> str:
-        values = np.array2string(self.backend.to_numpy(self.data), separator=", ",
+        values = np.array2string(self.backend.to_numpy(self.array), separator=", ",
                                  prefix="tensor(", precision=4)
         extras = []
         if self.dtype not in (_dtypes.get_default_dtype(), "int64", "bool"):
@@ -279,9 +339,36 @@ class Tensor:
     def __getitem__(self, key): return _ops.getitem(self, key)
 
     def __setitem__(self, key, value):
-        raise TypeError("edu_nn tensors are immutable (every backend, JAX included, must "
-                        "support them): build a new tensor instead, e.g. with edu_nn.where "
-                        "or edu_nn.cat")
+        _inplace.setitem(self, key, value)
+
+    # in-place ops (torch's autograd rules; see inplace.py)
+    def __iadd__(self, other): return _inplace.binary(self, other, _ops.add, "add_")
+    def __isub__(self, other): return _inplace.binary(self, other, _ops.sub, "sub_")
+    def __imul__(self, other): return _inplace.binary(self, other, _ops.mul, "mul_")
+    def __itruediv__(self, other): return _inplace.binary(self, other, _ops.div, "div_")
+
+    def add_(self, other, *, alpha=1):
+        return _inplace.binary(self, other if alpha == 1 else other * alpha, _ops.add, "add_")
+
+    def sub_(self, other, *, alpha=1):
+        return _inplace.binary(self, other if alpha == 1 else other * alpha, _ops.sub, "sub_")
+
+    def mul_(self, other): return _inplace.binary(self, other, _ops.mul, "mul_")
+    def div_(self, other): return _inplace.binary(self, other, _ops.div, "div_")
+    def pow_(self, exponent): return _inplace.binary(self, exponent, _ops.pow, "pow_")
+    def clamp_(self, min=None, max=None):
+        return _inplace.unary(self, lambda t: _ops.clamp(t, min, max), "clamp_")
+    clip_ = clamp_
+    def neg_(self): return _inplace.unary(self, _ops.neg, "neg_")
+    def exp_(self): return _inplace.unary(self, _ops.exp, "exp_")
+    def relu_(self): return _inplace.unary(self, _ops.relu, "relu_")
+    def zero_(self): return _inplace.fill(self, 0, "zero_")
+    def fill_(self, value): return _inplace.fill(self, value, "fill_")
+    def copy_(self, src): return _inplace.copy(self, src)
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        return _inplace.random(self, "uniform", a, b, generator, "uniform_")
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        return _inplace.random(self, "normal", mean, std, generator, "normal_")
 
     # comparisons give bool tensors and are not differentiable
     def __eq__(self, other): return _ops.eq(self, other)  # type: ignore[override]
@@ -333,8 +420,8 @@ class Tensor:
     def logsumexp(self, dim, keepdim=False): return _ops.logsumexp(self, dim, keepdim)
     def argmax(self, dim=None, keepdim=False): return _ops.argmax(self, dim, keepdim)
     def argmin(self, dim=None, keepdim=False): return _ops.argmin(self, dim, keepdim)
-    def any(self): return self.backend.any(self.data)
-    def all(self): return self.backend.all(self.data)
+    def any(self): return self.backend.any(self.array)
+    def all(self): return self.backend.all(self.array)
 
     def softmax(self, dim): return _ops.softmax(self, dim)
     def log_softmax(self, dim): return _ops.log_softmax(self, dim)
@@ -456,8 +543,8 @@ def tensor(data: Any, dtype: str | None = None, requires_grad: bool = False,
     if isinstance(data, Tensor):
         if backend is None:
             backend = data.backend
-        data = data.backend.to_numpy(data.data) if get_backend(backend) is not data.backend \
-            else data.data
+        data = data.backend.to_numpy(data.array) if get_backend(backend) is not data.backend \
+            else data.array
     b = get_backend(backend)
     if device is None and not b.is_array(data):  # arrays stay where they are, as in torch
         device = _default_device()
@@ -469,7 +556,40 @@ def tensor(data: Any, dtype: str | None = None, requires_grad: bool = False,
     return t
 
 
+class Storage:
+    """What a tensor shares with its aliases (``.data``, ``detach()``): the list of members
+    (weak references, so an alias that is dropped does not live on) and torch's version
+    counter, bumped by every in-place change of any member."""
+    __slots__ = ("members", "version")
+
+    def __init__(self, first: Tensor) -> None:
+        self.members = [weakref.ref(first)]
+        self.version = 0
+
+    def add(self, member: Tensor) -> None:
+        if len(self.members) >= 8:  # drop dead aliases (a p.data per training step)
+            self.members = [r for r in self.members if r() is not None]
+        self.members.append(weakref.ref(member))
+
+
+def _storage_of(t: Tensor) -> Storage:
+    storage = getattr(t, "_storage", None)
+    if storage is None:
+        storage = t._storage = Storage(t)
+    return storage
+
+
+def _alias(t: Tensor) -> Tensor:
+    """A tensor sharing ``t``'s storage, cut from the graph (``.data``, ``detach()``)."""
+    alias = Tensor._make(t.array, t.backend, t.device)
+    storage = _storage_of(t)
+    alias._storage = storage
+    storage.add(alias)
+    return alias
+
+
 from .devices import default_device as _default_device  # noqa: E402
 from . import ops as _ops  # noqa: E402  (ops need the Tensor class defined above)
+from . import inplace as _inplace  # noqa: E402
 from .autograd.engine import _accumulate, run_backward  # noqa: E402
 

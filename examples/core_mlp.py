@@ -46,7 +46,7 @@ def sgd_step(params, lr):
     per-op dispatch); tensors are immutable, so each parameter is rebound to a new array.
     """
     for p in params:
-        p.data = p.backend.add_scaled(p.data, p.grad.data, -lr)
+        p.array = p.backend.add_scaled(p.array, p.grad.array, -lr)
         p.grad = None
 
 

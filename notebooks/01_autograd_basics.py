@@ -43,12 +43,13 @@ print(L.grad_fn, "<-", s.grad_fn, "<-", d.grad_fn)
 # %% [markdown]
 # ## Writing an op yourself
 #
-# An op is a `Function` with a `forward` and a hand-written `backward`, side by side. Both
-# see the backend's arrays and compute with its primitives (`ctx.xp`), so the same op runs
-# on NumPy, torch and JAX. Here is the squared error as one op:
+# An op is an `ArrayFunction` with a `forward` and a hand-written `backward`, side by side.
+# Both see the backend's arrays and compute with its primitives (`ctx.xp`), so the same op
+# runs on NumPy, torch and JAX. (torch's `autograd.Function`, whose forward and backward see
+# Tensors, is `edu_nn.autograd.Function`.) Here is the squared error as one op:
 
 # %%
-class HalfSquaredError(edu_nn.Function):
+class HalfSquaredError(edu_nn.ArrayFunction):
     @staticmethod
     def forward(ctx, x, w):
         diff = ctx.xp.subtract(x, w)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import edu_nn
-from edu_nn import Function
+from edu_nn import ArrayFunction as Function
 from edu_nn.autograd.engine import sum_to_shape, topological_order
 from edu_nn.grading import GradcheckError, gradcheck
 from opcheck import DEVICE, skip_unless_device
@@ -192,11 +192,14 @@ def test_only_float_tensors_can_require_grad():
         edu_nn.tensor([1, 2], requires_grad=True)
 
 
-def test_dtype_mismatch_is_an_error_not_a_promotion():
-    a = edu_nn.tensor([1.0], dtype="float32")
-    b = edu_nn.tensor([1.0], dtype="float64")
+def test_dtype_mismatch_promotes_in_arithmetic_but_not_in_matmul():
+    """Issue 15 superseded the old no-promotion rule: elementwise ops promote as torch does
+    (tests/test_promotion.py checks the table against torch); matmul refuses, as torch."""
+    a = edu_nn.tensor([[1.0]], dtype="float32")
+    b = edu_nn.tensor([[1.0]], dtype="float64")
+    assert (a + b).dtype == "float64"
     with pytest.raises(TypeError, match="float32 and float64"):
-        a + b
+        a @ b
 
 
 def test_python_scalars_keep_the_tensor_dtype():

@@ -129,7 +129,7 @@ def test_loss_curve_matches_numpy(backend_name, digits, numpy_run):
     skip_unless_device(backend_name)
     # float64 must be real float64 on this backend (JAX needs 64-bit mode for it)
     probe = edu_nn.tensor(np.ones(2), dtype="float64", backend=backend_name, device=DEVICE)
-    assert str(probe.data.dtype).endswith("float64"), (backend_name, probe.data.dtype)
+    assert str(probe.array.dtype).endswith("float64"), (backend_name, probe.array.dtype)
     assert probe.device.split(":")[0] == DEVICE, (backend_name, probe.device)
     losses, params = train_edu_nn(backend_name, digits, device=DEVICE)
     want_losses, want_params = numpy_run

@@ -38,7 +38,7 @@ def test_requires_float64_and_something_to_check():
 
 
 def test_non_raising_mode_returns_failed_report():
-    class Wrong(edu_nn.Function):
+    class Wrong(edu_nn.ArrayFunction):
         @staticmethod
         def forward(ctx, x):
             return ctx.xp.exp(x)
@@ -55,7 +55,7 @@ def test_non_raising_mode_returns_failed_report():
 def test_random_upstream_gradient_catches_what_all_ones_hides():
     # softmax-like normalisation: with an all-ones upstream gradient the true input gradient is
     # 0, so a backward that forgets the coupling term can look right. A random one exposes it.
-    class ForgetfulNormalize(edu_nn.Function):
+    class ForgetfulNormalize(edu_nn.ArrayFunction):
         @staticmethod
         def forward(ctx, x):
             s = ctx.xp.sum(x, axis=-1, keepdims=True)

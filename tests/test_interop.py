@@ -19,7 +19,7 @@ import pytest
 import edu_nn
 from edu_nn.interop import (from_jax, from_torch, to_jax, to_jax_function, to_numpy, to_torch,
                             to_torch_function)
-from edu_nn.autograd import Function
+from edu_nn.autograd import ArrayFunction as Function
 from edu_nn.ops.elementwise import Exp, Greater, Mul, ReLU, Where
 from edu_nn.ops.fused import Linear
 from edu_nn.ops.linalg import Matmul

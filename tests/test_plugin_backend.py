@@ -67,7 +67,7 @@ def test_arrays_are_array_api_strict_arrays(backend):
     x = edu_nn.tensor([[1.0, -2.0], [0.5, 3.0]], backend=NAME, requires_grad=True)
     y = (x.exp() * x).sum(dim=1)
     y.sum().backward()
-    for arr in (x.data, y.data, x.grad.data, backend.argmax(x.data)):
+    for arr in (x.array, y.array, x.grad.array, backend.argmax(x.array)):
         assert type(arr).__module__.startswith("array_api_strict"), type(arr)
         assert not isinstance(arr, np.ndarray)
         assert arr.__array_namespace__() is array_api_strict

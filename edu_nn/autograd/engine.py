@@ -68,8 +68,15 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
             continue
         if node._retained is not None:
             _accumulate(node._retained, grad_out)
-        grads = type(node).backward(node, grad_out)
         inputs = node.inputs
+        arrays = node._arrays
+        k = 0
+        for inp in inputs:  # was an input changed in place since this op ran? (inplace.py)
+            if inp is not None and inp.array is not arrays[k]:
+                inputs = _inputs_as_used(node)
+                break
+            k += 1
+        grads = type(node).backward(node, grad_out)
         if type(grads) is not tuple:
             grads = (grads,)
         if len(grads) != len(inputs):
@@ -82,7 +89,7 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
         for inp, g, need in zip(inputs, grads, node.needs_input_grad):
             if g is None or not need:
                 continue
-            data = inp.data
+            data = inp.array
             # dtypes are compared by identity first: NumPy's dtype == is slow, and equal
             # builtin dtypes are the same object.
             if g.shape != data.shape or (g.dtype is not data.dtype and g.dtype != data.dtype):
@@ -98,6 +105,38 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
                 pending[parent] = g if prev is None else node.xp.add(prev, g)
         if not retain_graph:
             node._saved = None  # freed: its saved_tensors now raises, as in torch
+
+
+def _inputs_as_used(node) -> tuple:
+    """The node's inputs as they were when it ran, for inputs changed in place since.
+
+    A changed input that the node saved for backward is torch's error (its version
+    counter). One it did not save (``y = x + 1`` then ``x.mul_(2)``) is fine, but its
+    gradient belongs to the version the node used: follow the chain of in-place nodes
+    back (``_previous_version``) to the snapshot holding that array."""
+    from ..inplace import modified_error
+    saved = node._saved or ()
+    fixed = []
+    for k, inp in enumerate(node.inputs):
+        used = node._arrays[k]
+        if inp is None or inp.array is used:
+            fixed.append(inp)
+            continue
+        if used is _sentinel() or any(s is used for s in saved):
+            raise modified_error(node, k, inp)
+        version = inp
+        while version.array is not used and version.grad_fn is not None:
+            previous = getattr(version.grad_fn, "_previous_version", None)
+            if previous is None:
+                break
+            version = previous
+        fixed.append(version if version.array is used else inp)
+    return tuple(fixed)
+
+
+def _sentinel():
+    from ..inplace import _SENTINEL
+    return _SENTINEL
 
 
 def _position(inputs, grads, inp, g) -> int:
@@ -117,7 +156,7 @@ def _fit_gradient(node, i, inp, g):
                 f"{type(node).__name__}.backward returned a gradient of shape "
                 f"{tuple(g.shape)} for argument {i}, whose shape is {shape}; the gradient "
                 f"must have the argument's shape (or a shape it broadcasts to).{hint}") from None
-    if g.dtype != inp.data.dtype:
+    if g.dtype != inp.array.dtype:
         raise RuntimeError(
             f"{type(node).__name__}.backward returned a {node.xp.dtype_of(g)} gradient for "
             f"argument {i}, which is {inp.dtype}; gradients keep their argument's dtype "
@@ -129,7 +168,7 @@ def _accumulate(tensor, g) -> None:
     """``tensor.grad += g``, out of place (arrays are never mutated). The gradient is a plain
     Tensor, also when ``tensor`` is a Parameter (as in torch)."""
     old = tensor.grad
-    tensor.grad = Tensor._make(g if old is None else tensor.backend.add(old.data, g),
+    tensor.grad = Tensor._make(g if old is None else tensor.backend.add(old.array, g),
                                tensor.backend, tensor.device)
 
 

@@ -1,8 +1,17 @@
-"""``Function``: one differentiable op, with its forward and backward side by side.
+"""``ArrayFunction``: one differentiable op, with its forward and backward side by side.
 
-This is the class students subclass, in the style of ``torch.autograd.Function``::
+edu_nn has two Function classes; know which one you are writing:
 
-    class Mul(Function):
+* ``edu_nn.ArrayFunction`` (this file): forward and backward see the backend's *native
+  arrays* and compute with ``ctx.xp``'s primitives. Every op in ``edu_nn.ops`` is one, and
+  so are the ops students write in the assignments.
+* ``edu_nn.autograd.Function`` (``tensor_function.py``): torch's class, whose forward and
+  backward see *Tensors* and may use Tensor methods, so that torch tutorials' custom
+  Functions (``MyReLU``) run unchanged. It is built on this one.
+
+An ArrayFunction looks like this::
+
+    class Mul(ArrayFunction):
         @staticmethod
         def forward(ctx, a, b):           # a, b: backend arrays (or Python scalars)
             ctx.save_for_backward(a, b)
@@ -34,8 +43,8 @@ from typing import Any
 from .grad_mode import state
 
 
-class Function:
-    """Base class of every differentiable op. Subclass it and define two staticmethods:
+class ArrayFunction:
+    """Base class of every differentiable op, working on native arrays. Subclass it and define two staticmethods:
 
     ``forward(ctx, *args, **kwargs) -> array`` and
     ``backward(ctx, grad_output) -> gradient or tuple of gradients (one per forward arg)``.
@@ -43,10 +52,14 @@ class Function:
     Class attributes an op may set:
         differentiable: False for ops whose output never requires grad (comparisons).
         same_dtype: True for ops whose tensor arguments must share one dtype.
+        promotes: with same_dtype, arguments of different dtypes are first converted to
+            their common dtype by torch's rule (``promote_types``; elementwise arithmetic
+            and comparisons); without it they are an error (matmul, conv).
     """
 
     differentiable = True
     same_dtype = False
+    promotes = False
 
     # Set on the instance (the ctx) by apply:
     xp: Any            # the backend (its primitives are the only way to touch arrays)
@@ -124,15 +137,17 @@ class Function:
                     first = a
                 elif a.backend is not first.backend or a.device != first.device:
                     _raise_mixed(cls, first, a)
-                elif (cls.same_dtype and a.data.dtype is not first.data.dtype
-                      and a.data.dtype != first.data.dtype):
+                elif (cls.same_dtype and a.array.dtype is not first.array.dtype
+                      and a.array.dtype != first.array.dtype):
+                    if cls.promotes:
+                        return _apply_promoted(cls, args, kwargs)
                     _raise_dtype_mismatch(cls, first, a)
                 if a.requires_grad:
                     requires_grad = True
                     needs.append(True)
                 else:
                     needs.append(False)
-                arrays.append(a.data)
+                arrays.append(a.array)
                 inputs.append(a)
             else:
                 arrays.append(a)
@@ -149,13 +164,14 @@ class Function:
         if record:
             ctx.inputs = tuple(inputs)
             ctx.needs_input_grad = tuple(needs)
+            ctx._arrays = arrays  # what each input held: in-place changes are found by `is`
         out = cls.forward(ctx, *arrays, **kwargs)
         if state.anomaly:
             _check_forward_finite(ctx, args, out)
             ctx._creation_site = _caller_outside_edu_nn()
         # Tensor._make inlined: one call less per op (0.98 -> 0.92 us for a 2-input op)
         t = _new_object(Tensor)
-        t.data = out
+        t.array = out
         t.backend = backend
         t.device = device
         t.requires_grad = record
@@ -201,10 +217,25 @@ def _raise_mixed(cls, a, b) -> None:
                        f"{b.device!r}. Move one with .to({a.device!r}) first.")
 
 
+def _apply_promoted(cls, args, kwargs):
+    """Convert the Tensor arguments to their common dtype (torch's promote_types) with the
+    differentiable cast, then apply; a float32 input of a float64 op gets its gradient back
+    in float32 through the cast, and integer inputs get none (they cannot require grad)."""
+    from ..dtypes import promote_types
+    from ..ops import cast
+    common = None
+    for a in args:
+        if isinstance(a, Tensor):
+            common = a.dtype if common is None else promote_types(common, a.dtype)
+    args = [cast(a, common) if isinstance(a, Tensor) and a.dtype != common else a
+            for a in args]
+    return cls.apply(*args, **kwargs)
+
+
 def _raise_dtype_mismatch(cls, a, b) -> None:
     raise TypeError(
-        f"{cls.__name__}: dtypes differ: {a.dtype} and {b.dtype}. edu_nn does not promote "
-        f"silently; convert one first, e.g. b.to({a.dtype!r}) or b.{_method_for(a.dtype)}().")
+        f"{cls.__name__}: dtypes differ: {a.dtype} and {b.dtype}, and this op does not "
+        f"promote them (as in torch); convert one first, e.g. b.to({a.dtype!r}) or b.{_method_for(a.dtype)}().")
 
 
 def _method_for(dtype: str) -> str:
@@ -216,7 +247,7 @@ def _check_forward_finite(ctx, args, out) -> None:
     if xp.dtype_of(out).startswith("float") and not xp.all(xp.isfinite(out)):
         inputs_finite = all(
             not isinstance(a, Tensor) or not a.dtype.startswith("float")
-            or xp.all(xp.isfinite(a.data)) for a in args)
+            or xp.all(xp.isfinite(a.array)) for a in args)
         if inputs_finite:
             raise FloatingPointError(
                 f"detect_anomaly: {type(ctx).__name__} produced NaN or inf in its forward "

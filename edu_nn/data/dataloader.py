@@ -38,7 +38,7 @@ def _convert(x, backend, device) -> Tensor:
 def _stack_tensors(batch: list[Tensor], backend, device) -> Tensor:
     first = batch[0]
     if all(t.backend is backend and t.device == first.device for t in batch):
-        out = Tensor._make(backend.stack([t.data for t in batch], 0), backend, first.device)
+        out = Tensor._make(backend.stack([t.array for t in batch], 0), backend, first.device)
         return _convert(out, backend, device)
     return tensor(np.stack([t.numpy() for t in batch]), backend=backend, device=device)
 

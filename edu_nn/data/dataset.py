@@ -90,7 +90,7 @@ class TensorDataset(Dataset):
             else:   # gather the rows with the backend's own primitive, no graph
                 b = t.backend
                 idx = b.asarray(indices, "int64", t.device)
-                batch.append(Tensor._make(b.take(t.data, idx, 0), b, t.device))
+                batch.append(Tensor._make(b.take(t.array, idx, 0), b, t.device))
         return batch
 
 

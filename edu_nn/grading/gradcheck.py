@@ -102,7 +102,7 @@ def _outputs(result) -> list[Tensor]:
 
 
 def _weighted_sum(outs: list[Tensor], vs: list[np.ndarray]) -> float:
-    return float(sum(np.sum(o.backend.to_numpy(o.data).astype(np.float64) * v)
+    return float(sum(np.sum(o.backend.to_numpy(o.array).astype(np.float64) * v)
                      for o, v in zip(outs, vs)))
 
 
@@ -139,7 +139,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any] | Tensor, *, eps: fl
     leaves = list(inputs)
     for i in checked:
         x = inputs[i]
-        leaves[i] = Tensor._make(x.data, x.backend, x.device, requires_grad=True)
+        leaves[i] = Tensor._make(x.array, x.backend, x.device, requires_grad=True)
     outs = _outputs(fn(*leaves))
     rng = np.random.default_rng(seed)
     vs = [rng.standard_normal(o.shape) for o in outs]
@@ -153,7 +153,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any] | Tensor, *, eps: fl
             v = Tensor._make(o.backend.asarray(vs[k], o.dtype, o.device), o.backend, o.device)
             o.backward(v, retain_graph=o is not grad_outs[-1])
     analytic = {i: (np.zeros(inputs[i].shape) if leaves[i].grad is None
-                    else leaves[i].grad.backend.to_numpy(leaves[i].grad.data).astype(np.float64))
+                    else leaves[i].grad.backend.to_numpy(leaves[i].grad.array).astype(np.float64))
                 for i in checked}
     no_grad_reached = {i for i in checked if leaves[i].grad is None}
 
@@ -161,7 +161,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any] | Tensor, *, eps: fl
     reports = []
     for i in checked:
         x = inputs[i]
-        base = x.backend.to_numpy(x.data).astype(np.float64)
+        base = x.backend.to_numpy(x.array).astype(np.float64)
         numeric = np.zeros(base.shape)
         for j in range(base.size):
             values = []
@@ -266,7 +266,7 @@ def numerical_gradient(f: Callable[[Any], Any], x, eps: float = 1e-6) -> np.ndar
         A float64 NumPy array of shape S: ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``.
     """
     is_tensor = isinstance(x, Tensor)
-    base = (x.backend.to_numpy(x.data) if is_tensor else np.asarray(x)).astype(np.float64)
+    base = (x.backend.to_numpy(x.array) if is_tensor else np.asarray(x)).astype(np.float64)
     grad = np.zeros(base.shape)
 
     def value(arr):

@@ -3,7 +3,7 @@
     w = nn.Parameter(edu_nn.empty(256, 784))
     nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu")   # N(0, 2 / fan_in)
 
-"In place" here means the function rebinds ``tensor.data`` (edu_nn arrays are immutable)
+"In place" here means the function rebinds ``tensor.array`` (edu_nn arrays are immutable)
 and returns the same tensor, so a Parameter keeps its identity.
 
 Draws are made in NumPy from a key of an edu_nn ``Generator`` (``generator=``, default: the
@@ -70,7 +70,7 @@ def _fan(tensor: Tensor, mode: str) -> int:
 
 
 def _fill(tensor: Tensor, draw, generator: Generator | None, who: str) -> Tensor:
-    """Rebind ``tensor.data`` to ``draw(rng, shape)`` (float64 NumPy) in the tensor's dtype."""
+    """Rebind ``tensor.array`` to ``draw(rng, shape)`` (float64 NumPy) in the tensor's dtype."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"init.{who}: expected an edu_nn Tensor (e.g. layer.weight), got "
                         f"{type(tensor).__name__}")
@@ -79,7 +79,7 @@ def _fill(tensor: Tensor, draw, generator: Generator | None, who: str) -> Tensor
                         f"floating-point tensors")
     rng = np.random.default_rng((generator or default_generator).next_key().entropy())
     values = np.asarray(draw(rng, tensor.shape), dtype=np.float64)
-    tensor.data = tensor.backend.asarray(values, tensor.dtype, tensor.device)
+    tensor.array = tensor.backend.asarray(values, tensor.dtype, tensor.device)
     return tensor
 
 

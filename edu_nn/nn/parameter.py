@@ -3,7 +3,7 @@
 Assigning a Parameter to a Module attribute (``self.weight = Parameter(...)``) registers it,
 so ``module.parameters()`` finds it and ``state_dict()`` saves it. A Parameter is a leaf
 that requires grad. Optimizers and ``load_state_dict`` change its values by rebinding
-``.data`` (edu_nn arrays are never mutated), so the Parameter object itself stays the same
+``.array`` (edu_nn arrays are never mutated), so the Parameter object itself stays the same
 and every reference to it (an optimizer's param_groups) stays valid.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Parameter(Tensor):
             raise TypeError(f"Parameter(data): data must be an edu_nn Tensor, got "
                             f"{type(data).__name__}; wrap it first, e.g. "
                             f"Parameter(edu_nn.tensor(values))")
-        self.data, self.backend, self.device = data.data, data.backend, data.device
+        self.array, self.backend, self.device = data.array, data.backend, data.device
         self.requires_grad, self.grad, self.grad_fn = False, None, None
         if requires_grad:
             self.requires_grad_(True)

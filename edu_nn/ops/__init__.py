@@ -1,4 +1,4 @@
-"""Differentiable ops, one small Function class each, and their torch-named functions.
+"""Differentiable ops, one small ArrayFunction class each, and their torch-named functions.
 
     elementwise  add sub mul div neg pow exp log sqrt abs sign tanh sigmoid relu
                  leaky_relu gelu maximum minimum where clamp cast clone, comparisons
@@ -11,7 +11,7 @@
     indexing     getitem (basic and advanced indexing, scatter-add backward),
                  take_along_dim gather index_select
     softmax      softmax log_softmax
-    fused        linear (several primitives in one Function)
+    fused        linear (several primitives in one ArrayFunction)
     losses       mse_loss l1_loss huber_loss smooth_l1_loss cross_entropy nll_loss
                  binary_cross_entropy(_with_logits) (via edu_nn.nn.functional)
 

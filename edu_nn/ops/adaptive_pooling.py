@@ -68,7 +68,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if tensor.is_floating_point() or tensor.dtype == "bool":
         raise TypeError(f"one_hot: expected an integer tensor of class indices, got "
                         f"{tensor.dtype}; convert with .long()")
-    labels = tensor.backend.to_numpy(tensor.data).astype(np.int64)
+    labels = tensor.backend.to_numpy(tensor.array).astype(np.int64)
     if num_classes < 0:
         num_classes = int(labels.max()) + 1 if labels.size else 0
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):

@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np  # index bookkeeping on the host only; array math goes through ctx.xp
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..tensor import Tensor
 
 __all__ = ["conv1d", "conv2d"]
@@ -148,7 +148,7 @@ def crop(xp, padded, g: Windows):
 
 
 # ---------------------------------------------------------------- the op
-class Conv(Function):
+class Conv(ArrayFunction):
     """Cross-correlation (what deep learning calls convolution), torch's layout.
 
     x: (N, C_in, H, W) (or unbatched (C_in, H, W); 1-d inputs as H = 1);

@@ -18,13 +18,13 @@ from __future__ import annotations
 from numbers import Number
 
 from .. import creation as _creation
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..tensor import Tensor
 
 __all__ = ["dropout", "dropout2d"]
 
 
-class Dropout(Function):
+class Dropout(ArrayFunction):
     """x: any shape. mask_shape: x's shape (dropout) or x's with the spatial dims set to 1
     (dropout2d: one draw per channel, broadcast over the feature map)."""
 

@@ -1,4 +1,4 @@
-"""Elementwise ops: each a Function with its forward and hand-written backward.
+"""Elementwise ops: each an ArrayFunction with its forward and hand-written backward.
 
 Shapes: binary ops broadcast as NumPy does; each backward returns gradients in the
 broadcast (output) shape and the engine sums them back to each input's shape.
@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from numbers import Number
 
-from ..autograd.function import Function
-from ..dtypes import FLOAT_DTYPES
+from ..autograd.function import ArrayFunction
+from ..dtypes import FLOAT_DTYPES, get_default_dtype
 from ..tensor import Tensor, tensor
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "sign",
@@ -30,17 +30,54 @@ def operand(x, like: Tensor, op: str):
 
 
 def binary(fn_class, a, b, op: str):
-    """Apply a binary Function to (Tensor or scalar, Tensor or scalar)."""
+    """Apply a binary ArrayFunction to (Tensor or scalar, Tensor or scalar).
+
+    A Python scalar takes the tensor's dtype, except where torch's rule says the scalar's
+    kind wins: a float with an integer or bool tensor gives the default float dtype, an int
+    with a bool tensor gives int64 (``promote_scalar``). Tensors of different dtypes are
+    promoted by ArrayFunction.apply (``promotes``)."""
     like = a if isinstance(a, Tensor) else b
     if not isinstance(like, Tensor):
         raise TypeError(f"{op}: expected at least one edu_nn Tensor, got "
                         f"{type(a).__name__} and {type(b).__name__}")
+    other = b if like is a else a
+    if type(other) is float or type(other) is int:  # cheap test first: scalars are common
+        promoted = promote_scalar(like, other)
+        if promoted is not like:
+            a, b = (promoted, b) if like is a else (a, promoted)
     return fn_class.apply(operand(a, like, op), operand(b, like, op))
 
 
+# id(native dtype object) -> (that object, is it a float dtype): a cheaper test than
+# t.dtype. Keyed by id, not by the dtype, so that dtypes of different libraries are never
+# compared with == (array_api_strict warns about that).
+_native_is_float: dict = {}
+
+
+def _is_float(t: Tensor) -> bool:
+    native = t.array.dtype
+    known = _native_is_float.get(id(native))
+    if known is None or known[0] is not native:
+        known = _native_is_float[id(native)] = (native, t.dtype in FLOAT_DTYPES)
+    return known[1]
+
+
+def promote_scalar(t: Tensor, scalar):
+    """``t`` converted as torch would before combining it with a Python scalar."""
+    if _is_float(t):
+        return t
+    dtype = t.dtype
+    if type(scalar) is float:
+        return cast(t, get_default_dtype())
+    if dtype == "bool":
+        return cast(t, "int64")
+    return t
+
+
 # ---------------------------------------------------------------- arithmetic
-class Add(Function):
+class Add(ArrayFunction):
     same_dtype = True
+    promotes = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -51,8 +88,9 @@ class Add(Function):
         return grad, grad
 
 
-class Sub(Function):
+class Sub(ArrayFunction):
     same_dtype = True
+    promotes = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -63,8 +101,9 @@ class Sub(Function):
         return grad, (ctx.xp.negative(grad) if ctx.needs_input_grad[1] else None)
 
 
-class Mul(Function):
+class Mul(ArrayFunction):
     same_dtype = True
+    promotes = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -79,8 +118,9 @@ class Mul(Function):
                 xp.multiply(grad, a) if ctx.needs_input_grad[1] else None)
 
 
-class Div(Function):
+class Div(ArrayFunction):
     same_dtype = True
+    promotes = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -98,7 +138,7 @@ class Div(Function):
         return ga, gb
 
 
-class Neg(Function):
+class Neg(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         return ctx.xp.negative(x)
@@ -108,9 +148,10 @@ class Neg(Function):
         return ctx.xp.negative(grad)
 
 
-class Pow(Function):
+class Pow(ArrayFunction):
     """``a ** b`` for a tensor base with a scalar or tensor exponent, or a scalar base."""
     same_dtype = True
+    promotes = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -141,7 +182,7 @@ class Pow(Function):
 
 
 # ----------------------------------------------------------------- unary
-class Exp(Function):
+class Exp(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         out = ctx.xp.exp(x)
@@ -154,7 +195,7 @@ class Exp(Function):
         return ctx.xp.multiply(grad, out)
 
 
-class Log(Function):
+class Log(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -166,7 +207,7 @@ class Log(Function):
         return ctx.xp.divide(grad, x)
 
 
-class Sqrt(Function):
+class Sqrt(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         out = ctx.xp.sqrt(x)
@@ -179,7 +220,7 @@ class Sqrt(Function):
         return ctx.xp.divide(grad, ctx.xp.multiply(out, 2.0))
 
 
-class Abs(Function):
+class Abs(ArrayFunction):
     """|x|, with |x|'(0) = 0 (the sign of 0 is 0)."""
 
     @staticmethod
@@ -193,7 +234,7 @@ class Abs(Function):
         return ctx.xp.multiply(grad, ctx.xp.sign(x))
 
 
-class Sign(Function):
+class Sign(ArrayFunction):
     """sign(x) in {-1, 0, 1}; its derivative is 0 everywhere (DESIGN.md's convention)."""
 
     @staticmethod
@@ -205,7 +246,7 @@ class Sign(Function):
         return ctx.xp.zeros_like(grad)
 
 
-class Tanh(Function):
+class Tanh(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         out = ctx.xp.tanh(x)
@@ -219,7 +260,7 @@ class Tanh(Function):
         return xp.multiply(grad, xp.subtract(1.0, xp.multiply(out, out)))
 
 
-class Sigmoid(Function):
+class Sigmoid(ArrayFunction):
     """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2, which never overflows."""
 
     @staticmethod
@@ -236,7 +277,7 @@ class Sigmoid(Function):
         return xp.multiply(grad, xp.multiply(out, xp.subtract(1.0, out)))
 
 
-class ReLU(Function):
+class ReLU(ArrayFunction):
     """max(x, 0), with relu'(0) = 0 (and relu'(nan) = 0: the gradient is grad * (x > 0)).
 
     Both passes are backend primitives (``relu``, ``relu_backward``): their defaults in
@@ -257,7 +298,7 @@ class ReLU(Function):
         return ctx.xp.relu_backward(grad, out)
 
 
-class LeakyReLU(Function):
+class LeakyReLU(ArrayFunction):
     """x for x > 0, else negative_slope * x (the slope at 0 is negative_slope, as torch)."""
 
     @staticmethod
@@ -280,7 +321,7 @@ _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-class GELU(Function):
+class GELU(ArrayFunction):
     """x * Phi(x) (``approximate="none"``) or torch's tanh approximation (``"tanh"``)."""
 
     @staticmethod
@@ -315,9 +356,10 @@ class GELU(Function):
 
 
 # -------------------------------------------------------- two-way choices
-class Maximum(Function):
+class Maximum(ArrayFunction):
     """Elementwise max; where a == b each side gets half the gradient (as torch)."""
     same_dtype = True
+    promotes = True
     choose, a_wins = "maximum", "greater"  # the primitives; Minimum swaps them
 
     @staticmethod
@@ -347,7 +389,7 @@ def _split_by_choice(ctx, grad, a_wins, tie):
     return ga, gb
 
 
-class Where(Function):
+class Where(ArrayFunction):
     """``a`` where ``cond`` else ``b``; ``cond`` gets no gradient."""
 
     @staticmethod
@@ -365,7 +407,7 @@ class Where(Function):
                 xp.where(cond, zero, grad) if ctx.needs_input_grad[2] else None)
 
 
-class Clamp(Function):
+class Clamp(ArrayFunction):
     """Clamp to [min, max] (Python numbers or None). The gradient passes where
     min <= x <= max, boundaries included, as torch."""
 
@@ -390,7 +432,7 @@ class Clamp(Function):
 
 
 # ------------------------------------------------------- dtype and copies
-class Cast(Function):
+class Cast(ArrayFunction):
     """Convert to another dtype; the gradient is converted back."""
 
     @staticmethod
@@ -403,7 +445,7 @@ class Cast(Function):
         return ctx.xp.astype(grad, ctx.in_dtype), None
 
 
-class Clone(Function):
+class Clone(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         return ctx.xp.add(x, 0) if ctx.xp.dtype_of(x) != "bool" else ctx.xp.logical_and(x, x)
@@ -415,10 +457,10 @@ class Clone(Function):
 
 # ------------------------------------------------------------ comparisons
 def _comparison(name: str, primitive: str):
-    """A non-differentiable Function that returns a bool array."""
+    """A non-differentiable ArrayFunction that returns a bool array."""
     def forward(ctx, a, b):
         return getattr(ctx.xp, primitive)(a, b)
-    return type(name, (Function,), {"differentiable": False, "same_dtype": True,
+    return type(name, (ArrayFunction,), {"differentiable": False, "same_dtype": True, "promotes": True,
                                      "forward": staticmethod(forward),
                                      "__doc__": f"Elementwise ``{primitive}``; gives bool."})
 
@@ -446,6 +488,14 @@ def mul(input, other):
 
 
 def div(input, other):
+    """``input / other``: true division, so integer operands give the default float dtype
+    (torch's rule: ``tensor([1, 2]) / 2`` is ``tensor([0.5, 1.])``)."""
+    for x in (input, other):
+        if isinstance(x, Tensor) and not _is_float(x):
+            if not any(isinstance(y, Tensor) and _is_float(y) for y in (input, other)):
+                input, other = (cast(y, get_default_dtype()) if isinstance(y, Tensor) else y
+                                for y in (input, other))
+            break
     return binary(Div, input, other, "div")
 
 
@@ -543,7 +593,7 @@ def cast(input, dtype: str):
     """``input`` converted to ``dtype``; differentiable between floating dtypes. A cast to
     an integer or bool dtype is cut from the graph (its gradient is zero almost everywhere)."""
     if dtype not in FLOAT_DTYPES:
-        return Tensor._make(input.backend.astype(input.data, dtype), input.backend, input.device)
+        return Tensor._make(input.backend.astype(input.array, dtype), input.backend, input.device)
     return Cast.apply(input, dtype)
 
 

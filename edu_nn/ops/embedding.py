@@ -7,13 +7,13 @@ assignment ``gw[idx] = grad`` would keep only one of them: the classic bug).
 """
 from __future__ import annotations
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..tensor import Tensor
 
 __all__ = ["embedding"]
 
 
-class Embedding(Function):
+class Embedding(ArrayFunction):
     """indices: (*) int64 in [0, V); weight: (V, D); out: (*, D).
 
     padding_idx (a non-negative int or None): that row's gradient is always zero.
@@ -74,8 +74,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         padding_idx = int(padding_idx) % v
     if input.numel():
         xp = input.backend
-        if xp.item(xp.min(input.data)) < 0 or xp.item(xp.max(input.data)) >= v:
-            values = xp.to_numpy(input.data)
+        if xp.item(xp.min(input.array)) < 0 or xp.item(xp.max(input.array)) >= v:
+            values = xp.to_numpy(input.array)
             bad = values[(values < 0) | (values >= v)]
             raise IndexError(f"{op}: index {int(bad[0])} is out of range for an embedding with "
                              f"num_embeddings={v}: indices must be in [0, {v - 1}]")

@@ -1,4 +1,4 @@
-"""Fused ops: several primitives in one Function, for speed and numerical stability.
+"""Fused ops: several primitives in one ArrayFunction, for speed and numerical stability.
 
 ``linear`` could be composed from matmul and add, and the tests check that it equals that
 composition. Fusing halves the number of graph nodes in a training step (dispatch cost
@@ -7,13 +7,13 @@ backward softmax - onehot, and the others) live in ``losses.py``.
 """
 from __future__ import annotations
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..tensor import Tensor
 
 __all__ = ["linear"]
 
 
-class Linear(Function):
+class Linear(ArrayFunction):
     """y = x @ W.T + b with torch's layout.
 
     x: (*, in_features); W: (out_features, in_features); b: (out_features,) or None;
@@ -55,11 +55,11 @@ def linear(input, weight, bias=None):
     """
     # The checks of every training step, as a few compares; _linear_error says what is wrong.
     if (isinstance(input, Tensor) and isinstance(weight, Tensor)
-            and len(ws := weight.data.shape) == 2 and (xs := input.data.shape)
+            and len(ws := weight.array.shape) == 2 and (xs := input.array.shape)
             and xs[-1] == ws[1]):
         if bias is None:
             return Linear.apply(input, weight)
-        if isinstance(bias, Tensor) and tuple(bias.data.shape) == (ws[0],):
+        if isinstance(bias, Tensor) and tuple(bias.array.shape) == (ws[0],):
             return Linear.apply(input, weight, bias)
     _linear_error(input, weight, bias)
 

@@ -18,7 +18,7 @@ from numbers import Integral
 
 import numpy as np  # index bookkeeping on the host only; array math goes through ctx.xp
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..backends.base import normalize_axis
 from ..tensor import Tensor
 
@@ -26,7 +26,7 @@ __all__ = ["getitem", "take_along_dim", "gather", "index_select"]
 
 
 # ------------------------------------------------------------------ getitem
-class GetItem(Function):
+class GetItem(ArrayFunction):
     """x: array of shape S, key: a checked indexing key -> x[key]."""
 
     @staticmethod
@@ -92,7 +92,7 @@ def _to_host(part, input, op: str):
             raise RuntimeError(f"{op}: the index tensor is on the {part.backend.name!r} "
                                f"backend but the indexed tensor on {input.backend.name!r}; "
                                f"move it with .to(backend={input.backend.name!r})")
-        arr = part.backend.to_numpy(part.data)
+        arr = part.backend.to_numpy(part.array)
     elif isinstance(part, (list, range, np.ndarray)):  # x[range(n), y]: makemore, d2l
         arr = np.asarray(part)
         if isinstance(part, (list, range)) and arr.size == 0:
@@ -264,7 +264,7 @@ def gather(input, dim: int, index):
     return Gather.apply(input, _grid_key(input.backend, input.device, index, d, index.shape))
 
 
-class IndexSelect(Function):
+class IndexSelect(ArrayFunction):
     """x: (..., n, ...), index: (k,) int64 -> (..., k, ...): whole slices of x along ``dim``.
     Backward: ``index_add`` sums the gradient of every selected slice into its source."""
 

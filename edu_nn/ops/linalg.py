@@ -13,7 +13,7 @@ The engine sums these over broadcast batch dims; this module undoes the 1-d prom
 """
 from __future__ import annotations
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..tensor import Tensor
 from .elementwise import operand
 
@@ -27,7 +27,7 @@ def _swap_last(xp, x):
     return xp.permute_dims(x, axes)
 
 
-class Matmul(Function):
+class Matmul(ArrayFunction):
     """``a @ b``; see the module docstring for the shapes."""
     same_dtype = True
 

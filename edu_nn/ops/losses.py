@@ -1,6 +1,6 @@
 """Loss functions with torch.nn.functional's names, signatures and numbers.
 
-Each loss is one Function with a hand-written backward (fused: the whole loss is one
+Each loss is one ArrayFunction with a hand-written backward (fused: the whole loss is one
 graph node, which is faster for small models and lets the backward use stable closed
 forms such as softmax - onehot). Only the optional elementwise ``weight`` of mse_loss,
 l1_loss and huber_loss (new in torch 2.x) is composed from tensor ops on top, so that the
@@ -29,7 +29,7 @@ import functools
 import math
 import warnings
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..dtypes import FLOAT_DTYPES
 from ..tensor import Tensor
 
@@ -152,7 +152,7 @@ def _broadcasts_to(shape, target):
 
 
 # ================================================================ regression losses
-class _PointwiseLoss(Function):
+class _PointwiseLoss(ArrayFunction):
     """Base of the losses that are reduce(f(input - target)) elementwise.
 
     input, target: (*), equal shapes. A subclass defines ``value(xp, d, param)`` = f(d)
@@ -356,7 +356,7 @@ def _check_index_target(op, input, target, ignore_index, batch_shape):
     if target.dtype != "int64":
         target = target.long()
     xp, c = target.backend, input.shape[1]
-    t = target.data
+    t = target.array
     bad = xp.logical_and(xp.logical_or(xp.less(t, 0), xp.greater_equal(t, c)),
                          xp.not_equal(t, ignore_index))
     if math.prod(batch_shape) and xp.any(bad):
@@ -377,7 +377,7 @@ def _one_sample(op, input, target):
 
 
 def _raise_bad_class(op, target, c, ignore_index):
-    values = target.backend.to_numpy(target.data)
+    values = target.backend.to_numpy(target.array)
     bad = values[((values < 0) | (values >= c)) & (values != ignore_index)]
     raise IndexError(f"{op}: target class {int(bad.flat[0])} is out of range: the input has "
                      f"{c} classes, so targets must be in [0, {c - 1}] (or ignore_index = "
@@ -385,7 +385,7 @@ def _raise_bad_class(op, target, c, ignore_index):
 
 
 # ================================================================= cross-entropy
-class CrossEntropy(Function):
+class CrossEntropy(ArrayFunction):
     """Softmax cross-entropy from logits, the plain case (the fast path of training).
 
     logits: (N, C); target: (N,) int64 class indices; reduction "mean" | "sum" | "none".
@@ -436,7 +436,7 @@ class _MissedClass(Exception):
     """Raised by CrossEntropy.forward when some target is not a class in [0, C)."""
 
 
-class GeneralCrossEntropy(Function):
+class GeneralCrossEntropy(ArrayFunction):
     """Softmax cross-entropy with every torch option, classes along axis 1.
 
     logits: (N, C, *d). target: (N, *d) int64 class indices, or (N, C, *d) class
@@ -527,11 +527,11 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
         reduction = _reduction("cross_entropy", reduction, size_average, reduce)
     # The plain case (every training step of a classifier): checks kept to a few compares.
     if (weight is None and not label_smoothing and isinstance(target, Tensor)
-            and isinstance(input, Tensor) and len(input.data.shape) == 2
-            and len(target.data.shape) == 1):
-        n, c = input.data.shape
+            and isinstance(input, Tensor) and len(input.array.shape) == 2
+            and len(target.array.shape) == 1):
+        n, c = input.array.shape
         tdtype = target.dtype
-        if (tdtype in _INT_DTYPES and input.dtype in FLOAT_DTYPES and target.data.shape[0] == n
+        if (tdtype in _INT_DTYPES and input.dtype in FLOAT_DTYPES and target.array.shape[0] == n
                 and not 0 <= ignore_index < c):
             if tdtype != "int64":
                 target = target.long()
@@ -584,7 +584,7 @@ def _general_cross_entropy(input, target, weight, ignore_index, reduction, label
 
 
 # ======================================================================= nll_loss
-class NllLoss(Function):
+class NllLoss(ArrayFunction):
     """Negative log-likelihood of class indices, given log-probabilities.
 
     log_probs: (N, C, *d); target: (N, *d) int64; weight: (C,) or None.
@@ -664,7 +664,7 @@ def _clamped_log1m(xp, x):
     return xp.where(xp.greater(x, 0.5), _clamped_log(xp, xp.subtract(1.0, x)), small)
 
 
-class BinaryCrossEntropy(Function):
+class BinaryCrossEntropy(ArrayFunction):
     """Binary cross-entropy of probabilities.
 
     p, target: (*) in [0, 1]; weight: broadcastable to (*) or None.
@@ -714,7 +714,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = _reduction(op, reduction, size_average, reduce)
     _check_binary(op, input, target, weight)
     xp = input.backend
-    x, t = input.data, target.data
+    x, t = input.array, target.array
     inside = xp.logical_and(xp.logical_and(xp.greater_equal(x, 0.0), xp.less_equal(x, 1.0)),
                             xp.logical_and(xp.greater_equal(t, 0.0), xp.less_equal(t, 1.0)))
     if not xp.all(inside):
@@ -741,7 +741,7 @@ def _check_binary(op, input, target, weight):
     _check_constant(op, "weight", weight)
 
 
-class BinaryCrossEntropyWithLogits(Function):
+class BinaryCrossEntropyWithLogits(ArrayFunction):
     """Binary cross-entropy of sigmoid(x), computed from the logits x stably.
 
     x, target: (*); weight, pos_weight: broadcastable to (*) or None. With

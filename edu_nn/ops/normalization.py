@@ -1,4 +1,4 @@
-"""batch_norm and layer_norm: one fused Function each, with the closed-form backward.
+"""batch_norm and layer_norm: one fused ArrayFunction each, with the closed-form backward.
 
 Both normalise ``x`` over some axes and then scale and shift it:
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from numbers import Number
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..tensor import Tensor
 
 __all__ = ["batch_norm", "layer_norm"]
@@ -52,7 +52,7 @@ def _affine_grads(ctx, grad, xhat, axes, shape):
 
 
 # ------------------------------------------------------------------ batch norm
-class BatchNorm(Function):
+class BatchNorm(ArrayFunction):
     """x: (N, C, *); weight, bias: (C,) or None; running_mean, running_var: (C,) arrays.
 
     training=True normalises with the batch statistics over axes (0, 2, 3, ...) and writes
@@ -108,7 +108,7 @@ def _check_channel_vector(t, name: str, input: Tensor, c: int, op: str) -> None:
 
 
 def _check_buffer(t, name: str, input: Tensor, c: int) -> None:
-    """Running statistics bypass Function.apply's checks (they are not graph inputs)."""
+    """Running statistics bypass ArrayFunction.apply's checks (they are not graph inputs)."""
     _check_channel_vector(t, name, input, c, "batch_norm")
     if t.backend is not input.backend or t.device != input.device:
         raise RuntimeError(f"batch_norm: {name} is on backend {t.backend.name!r} "
@@ -128,7 +128,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     weight, bias: (C,) or None. Returns a tensor shaped like input.
 
     training=True: normalise with the batch mean and biased variance; when running stats
-    are given, update them like torch does in place (here by rebinding ``.data``; the
+    are given, update them like torch does in place (here by rebinding ``.array``; the
     Tensor objects keep their identity):
         running_mean <- (1 - momentum) * running_mean + momentum * batch_mean
         running_var  <- (1 - momentum) * running_var  + momentum * unbiased batch_var
@@ -169,22 +169,22 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
     stats: dict = {}
     out = BatchNorm.apply(input, weight, bias, training=bool(training),
-                          running_mean=running_mean.data if has_running else None,
-                          running_var=running_var.data if has_running else None,
+                          running_mean=running_mean.array if has_running else None,
+                          running_var=running_var.array if has_running else None,
                           eps=float(eps), stats=stats)
     if training and has_running:  # outside the graph, like torch's in-place update
         xp = input.backend
         m = float(momentum)
         unbiased = xp.multiply(stats["var"], values_per_channel / (values_per_channel - 1))
-        running_mean.data = xp.add(xp.multiply(running_mean.data, 1.0 - m),
+        running_mean.array = xp.add(xp.multiply(running_mean.array, 1.0 - m),
                                    xp.multiply(stats["mean"], m))
-        running_var.data = xp.add(xp.multiply(running_var.data, 1.0 - m),
+        running_var.array = xp.add(xp.multiply(running_var.array, 1.0 - m),
                                   xp.multiply(unbiased, m))
     return out
 
 
 # ------------------------------------------------------------------ layer norm
-class LayerNorm(Function):
+class LayerNorm(ArrayFunction):
     """x: (*, *normalized_shape); weight, bias: normalized_shape or None.
 
     Statistics over the last ``ndim`` axes (one mean and variance per leading index).

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 
 __all__ = ["sin", "cos", "square", "log2", "log10", "floor"]
 
 
-class Sin(Function):
+class Sin(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -27,7 +27,7 @@ class Sin(Function):
         return ctx.xp.multiply(grad, ctx.xp.cos(x))
 
 
-class Cos(Function):
+class Cos(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -39,7 +39,7 @@ class Cos(Function):
         return ctx.xp.negative(ctx.xp.multiply(grad, ctx.xp.sin(x)))
 
 
-class Square(Function):
+class Square(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -51,7 +51,7 @@ class Square(Function):
         return ctx.xp.multiply(grad, ctx.xp.multiply(x, 2.0))
 
 
-class LogBase(Function):
+class LogBase(ArrayFunction):
     """log_b(x) = ln(x) / ln(b); the base is a forward argument (not differentiable)."""
 
     @staticmethod
@@ -66,7 +66,7 @@ class LogBase(Function):
         return ctx.xp.divide(grad, ctx.xp.multiply(x, ctx.ln_base)), None
 
 
-class Floor(Function):
+class Floor(ArrayFunction):
     """Piecewise constant: torch gives it a zero gradient (not an error), and so do we."""
 
     @staticmethod

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np  # index bookkeeping on the host only; array math goes through ctx.xp
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from .conv import (Windows, as_tuple, check_float_tensor, col2im, crop, gather_index, im2col,
                    on_backend, window_index)
 
@@ -39,7 +39,7 @@ def _first_max(xp, device, x, g: Windows):
     return cols, xp.add(xp.multiply(first, length), positions)  # tap * L + l
 
 
-class MaxPool(Function):
+class MaxPool(ArrayFunction):
     """x: (N, C, H, W) or (C, H, W) (1-d: H = 1); g: a :class:`Windows` with one channel
     per image -> (N, C, Ho, Wo). The gradient goes to each window's first maximum."""
 
@@ -65,7 +65,7 @@ class MaxPool(Function):
         return xp.reshape(crop(xp, padded, g), g.in_shape), None
 
 
-class MaxPoolIndices(Function):
+class MaxPoolIndices(ArrayFunction):
     """The flat index (into each unpadded H*W plane) of every window's first maximum, as
     torch's ``return_indices=True`` gives it. Integer output, no gradient."""
     differentiable = False
@@ -87,7 +87,7 @@ def _unpadded_index(g: Windows) -> np.ndarray:
 
 
 # ------------------------------------------------------------------- avg
-class AvgPool(Function):
+class AvgPool(ArrayFunction):
     """x: (N, C, H, W) or (C, H, W) (1-d: H = 1); g: a :class:`Windows`; divisor_key: the
     arguments of :func:`_divisor`. -> (N, C, Ho, Wo): each window's sum / its divisor."""
 

@@ -9,13 +9,13 @@ positions where x <= 0 (per channel). At x = 0 exactly the slope branch is used 
 """
 from __future__ import annotations
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..tensor import Tensor
 
 __all__ = ["prelu"]
 
 
-class PReLU(Function):
+class PReLU(ArrayFunction):
     """x: (N, C, *) or any shape for a single slope; weight: (C,), (1,) or ()."""
 
     same_dtype = True

@@ -11,7 +11,7 @@ import builtins
 import warnings
 from typing import NamedTuple
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..backends.base import normalize_axis
 from ..tensor import Tensor
 from .elementwise import maximum, minimum
@@ -66,7 +66,7 @@ def drop_reduced(xp, out, in_shape, dims, keepdim):
     return xp.reshape(out, tuple(s for i, s in enumerate(in_shape) if i not in dims))
 
 
-class Sum(Function):
+class Sum(ArrayFunction):
     @staticmethod
     def forward(ctx, x, dims=None, keepdim=False):
         ctx.in_shape, ctx.dims, ctx.keepdim = tuple(x.shape), dims, keepdim
@@ -79,7 +79,7 @@ class Sum(Function):
         return xp.broadcast_to(g, ctx.in_shape), None, None
 
 
-class Mean(Function):
+class Mean(ArrayFunction):
     @staticmethod
     def forward(ctx, x, dims=None, keepdim=False):
         ctx.in_shape, ctx.dims, ctx.keepdim = tuple(x.shape), dims, keepdim
@@ -94,7 +94,7 @@ class Mean(Function):
         return xp.broadcast_to(g, ctx.in_shape), None, None
 
 
-class Var(Function):
+class Var(ArrayFunction):
     """Variance over ``dims``: sum((x - mean)^2) / (n - correction).
 
     Backward: d var / d x_i = 2 (x_i - mean) / (n - correction). The mean depends on x_i
@@ -118,7 +118,7 @@ class Var(Function):
         return xp.divide(xp.multiply(g, dev), ctx.dof / 2), None, None, None
 
 
-class Std(Function):
+class Std(ArrayFunction):
     """Standard deviation over ``dims``: sqrt(var).
 
     Backward: d std / d x_i = (x_i - mean) / ((n - correction) std). Where std is 0 (all
@@ -159,7 +159,7 @@ def degrees_of_freedom(count: int, correction, op: str) -> float:
     return float(dof)
 
 
-class Amax(Function):
+class Amax(ArrayFunction):
     """Largest value over ``dims``. Tied maxima share the gradient evenly: with k ties,
     each gets grad / k (torch's convention; any split summing to grad is a subgradient)."""
     pick = "max"
@@ -187,7 +187,7 @@ class Amin(Amax):
     pick = "min"
 
 
-class Max(Function):
+class Max(ArrayFunction):
     """The values at ``indices`` (from argmax along ``dim``): ``max(input, dim).values``.
 
     Only the returned index of each slice gets the gradient (the first maximum, as torch),
@@ -228,7 +228,7 @@ class Min(Max):
     """The values at ``indices`` from argmin: ``min(input, dim).values``."""
 
 
-class Logsumexp(Function):
+class Logsumexp(ArrayFunction):
     """log(sum(exp(x))) over ``dims``, computed as m + log(sum(exp(x - m))) with m the max,
     so exp never overflows (exp(1000) is inf; exp(1000 - 1000) is 1).
 
@@ -254,7 +254,7 @@ class Logsumexp(Function):
         return xp.multiply(g, xp.exp(xp.subtract(x, out))), None, None
 
 
-class Argmax(Function):
+class Argmax(ArrayFunction):
     """Index (int64) of the first maximum along ``dim``; None: of the flattened input."""
     differentiable = False
     pick = "argmax"

@@ -13,7 +13,7 @@ import math
 from typing import Sequence
 
 from ..autograd.engine import sum_to_shape
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..backends.base import normalize_axis
 from ..tensor import Tensor
 from .indexing import index_select
@@ -40,7 +40,7 @@ def _sizes(sizes, op: str) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------------ reshape
-class Reshape(Function):
+class Reshape(ArrayFunction):
     """x: array of shape S -> the same values in row-major order, shape ``shape``."""
 
     @staticmethod
@@ -105,7 +105,7 @@ def flatten(input, start_dim: int = 0, end_dim: int = -1):
 
 
 # -------------------------------------------------------- reordering axes
-class Permute(Function):
+class Permute(ArrayFunction):
     """x: array with ndim axes -> output axis i is input axis ``dims[i]``."""
 
     @staticmethod
@@ -122,7 +122,7 @@ class Permute(Function):
         return ctx.xp.permute_dims(grad, tuple(inverse)), None
 
 
-class Transpose(Function):
+class Transpose(ArrayFunction):
     """Swap two axes; swapping them again is the backward."""
 
     @staticmethod
@@ -164,7 +164,7 @@ def permute(input, dims):
 
 
 # ------------------------------------------------------------- broadcasting
-class Expand(Function):
+class Expand(ArrayFunction):
     """x: array of shape S -> a broadcast copy of shape ``shape`` (new leading axes, size-1
     axes repeated). Each input element was copied to several outputs, so its gradient is the
     sum of theirs."""
@@ -213,7 +213,7 @@ def expand(input, sizes):
 
 
 # ----------------------------------------------------------- size-1 dims
-class Squeeze(Function):
+class Squeeze(ArrayFunction):
     """Drop size-1 axes ``axes``; putting them back (a reshape) is the backward."""
 
     @staticmethod
@@ -226,7 +226,7 @@ class Squeeze(Function):
         return ctx.xp.reshape(grad, ctx.in_shape), None
 
 
-class Unsqueeze(Function):
+class Unsqueeze(ArrayFunction):
     """Insert a size-1 axis at ``dim``; the backward removes it again."""
 
     @staticmethod
@@ -257,7 +257,7 @@ def unsqueeze(input, dim: int):
 
 
 # --------------------------------------------------------- joining tensors
-class Cat(Function):
+class Cat(ArrayFunction):
     """Concatenate arrays along ``dim``. Each input's gradient is its slice of the output's."""
     same_dtype = True
 
@@ -278,7 +278,7 @@ class Cat(Function):
         return tuple(grads)
 
 
-class Stack(Function):
+class Stack(ArrayFunction):
     """Stack equal-shaped arrays along a new axis ``dim``; input i's gradient is the output
     gradient at index i of that axis."""
     same_dtype = True
@@ -361,7 +361,7 @@ def stack(tensors, dim: int = 0):
 
 
 # ------------------------------------------------------------ taking apart
-class Narrow(Function):
+class Narrow(ArrayFunction):
     """x: array with n = x.shape[dim] -> elements ``start:start + length`` along ``dim``.
     The dropped elements did not reach the output, so their gradient is zero: the backward
     pads the output gradient with zeros back to the input's shape."""
@@ -443,7 +443,7 @@ def chunk(input, chunks: int, dim: int = 0):
     return split(input, -(-size // chunks), dim)
 
 
-class Flip(Function):
+class Flip(ArrayFunction):
     """Reverse the order of elements along ``dims``; flipping again is the backward."""
 
     @staticmethod
@@ -467,7 +467,7 @@ def flip(input, dims):
 
 
 # ------------------------------------------------------------------- padding
-class Pad(Function):
+class Pad(ArrayFunction):
     """Constant padding. ``widths`` holds one (before, after) pair per axis; a negative
     width crops instead. Backward: the padded positions are constants (zero gradient) and
     the cropped elements never reached the output (zero gradient), so the backward is the

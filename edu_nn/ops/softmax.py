@@ -6,7 +6,7 @@ any constant c, and with c = max(x) every exponent is <= 0, so exp never overflo
 """
 from __future__ import annotations
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from .elementwise import cast
 from .reduction import normalize_dim
 
@@ -18,7 +18,7 @@ def _shifted(xp, x, axis):
     return xp.subtract(x, xp.max(x, axis=axis, keepdims=True))
 
 
-class Softmax(Function):
+class Softmax(ArrayFunction):
     """s = exp(x) / sum(exp(x)) along ``axis``.
 
     Backward: ds_i/dx_j = s_i (delta_ij - s_j), so dx = s * (g - sum(g * s)).
@@ -41,7 +41,7 @@ class Softmax(Function):
         return xp.multiply(s, xp.subtract(grad, dot)), None
 
 
-class LogSoftmax(Function):
+class LogSoftmax(ArrayFunction):
     """log s = x - log(sum(exp(x))) along ``axis``.
 
     Backward: d(log s_i)/dx_j = delta_ij - s_j, so dx = g - s * sum(g), with s = exp(out).

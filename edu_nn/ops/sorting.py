@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..autograd.function import Function
+from ..autograd.function import ArrayFunction
 from ..tensor import Tensor
 from .indexing import take_along_dim
 from .shape import _dim, narrow
@@ -20,7 +20,7 @@ from .shape import _dim, narrow
 __all__ = ["cumsum", "sort", "argsort", "topk"]
 
 
-class CumSum(Function):
+class CumSum(ArrayFunction):
     @staticmethod
     def forward(ctx, x, axis):
         ctx.axis = axis
@@ -55,7 +55,7 @@ class SortResult(NamedTuple):
 
 def _order(input, dim: int, descending: bool, op: str) -> tuple[Tensor, int]:
     d = _dim(dim, max(input.ndim, 1), op)
-    x = input.data if input.ndim else input.backend.reshape(input.data, (1,))
+    x = input.array if input.ndim else input.backend.reshape(input.array, (1,))
     order = input.backend.argsort(x, axis=d, descending=bool(descending))
     if not input.ndim:
         order = input.backend.reshape(order, ())

@@ -33,7 +33,7 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
-                state = self._initial_state(p.backend, p.data)
+                state = self._initial_state(p.backend, p.array)
                 self.state[p] = {k: self._wrap(v, p) for k, v in state.items()}
 
     def _validate(self, options, where):

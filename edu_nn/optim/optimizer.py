@@ -11,7 +11,7 @@ An optimizer holds
 Each subclass writes one method, ``_update_param(xp, param, grad, state, group)``: the update
 rule for ONE parameter, on native arrays with the backend primitives of ``xp``, returning the
 new parameter array. ``step()`` calls it for every parameter that has a gradient and rebinds
-``p.data`` to the result: arrays are never written in place (so JAX works) and no autograd
+``p.array`` to the result: arrays are never written in place (so JAX works) and no autograd
 graph is recorded. Learning rates, betas and the step count stay Python numbers.
 
     opt = edu_nn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -160,7 +160,7 @@ class Optimizer:
         if options.get("differentiable"):
             raise NotImplementedError(
                 f"{type(self).__name__}: differentiable=True is not supported: edu_nn "
-                f"optimizer steps work on .data and are not recorded in the autograd graph")
+                f"optimizer steps work on .array and are not recorded in the autograd graph")
 
     def _check_range(self, options: dict[str, Any], key: str, what: str, low: float = 0.0,
                      high: float | None = None, high_open: bool = False,
@@ -193,15 +193,15 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:  # frozen, or not used in the loss: torch skips it too
                     continue
-                grad = p.grad.data
-                if tuple(grad.shape) != tuple(p.data.shape):
+                grad = p.grad.array
+                if tuple(grad.shape) != tuple(p.array.shape):
                     raise RuntimeError(f"{type(self).__name__}: a parameter of shape "
                                        f"{p.shape} has a gradient of shape "
                                        f"{tuple(grad.shape)}; they must match")
                 # The update rule sees native arrays; self.state keeps edu_nn Tensors.
-                state = {k: v.data if isinstance(v, Tensor) else v
+                state = {k: v.array if isinstance(v, Tensor) else v
                          for k, v in self.state.get(p, {}).items()}
-                p.data = self._update_param(p.backend, p.data, grad, state, group)
+                p.array = self._update_param(p.backend, p.array, grad, state, group)
                 if state:
                     self.state[p] = {k: self._wrap(v, p) for k, v in state.items()}
         return loss
@@ -235,7 +235,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:  # torch zeroes the same grad tensor in place; we rebind its array
-                    p.grad.data = p.backend.zeros_like(p.grad.data)
+                    p.grad.array = p.backend.zeros_like(p.grad.array)
                     p.grad.grad_fn = None
                     p.grad.requires_grad = False
 
@@ -316,7 +316,7 @@ class Optimizer:
         if not _is_array_like(value):
             return copy.deepcopy(value)
         if isinstance(value, Tensor) and value.backend is p.backend:
-            arr = value.data
+            arr = value.array
             if value.dtype != p.dtype:
                 arr = p.backend.astype(arr, p.dtype)
             if value.device != p.device:
@@ -347,7 +347,7 @@ def _is_array_like(value: Any) -> bool:
 
 def _to_numpy(value: Any) -> np.ndarray:
     if isinstance(value, Tensor):
-        return value.backend.to_numpy(value.data)
+        return value.backend.to_numpy(value.array)
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch, without importing it
         return value.detach().cpu().numpy()
     return np.asarray(value)

@@ -279,9 +279,9 @@ def layer_magnitudes(model, include_bias: bool = False) -> dict[str, tuple[float
         if not include_bias and len(p.shape) < 2:
             continue
         xp = p.backend
-        weight = float(xp.item(xp.mean(xp.abs(p.data))))
+        weight = float(xp.item(xp.mean(xp.abs(p.array))))
         grad = math.nan if p.grad is None else float(
-            xp.item(xp.mean(xp.abs(p.grad.data))))
+            xp.item(xp.mean(xp.abs(p.grad.array))))
         out[name] = (weight, grad)
     return out
 

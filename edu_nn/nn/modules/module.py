@@ -16,7 +16,7 @@ Everything else follows from those tables: ``parameters()`` walks them, ``state_
 names each entry by its path (``"fc.weight"``, torch's keys), ``to(backend="jax")`` converts
 each entry, ``train()``/``eval()`` set ``training`` on every module.
 
-Values change by rebinding ``.data`` on the same Parameter/buffer objects (edu_nn never
+Values change by rebinding ``.array`` on the same Parameter/buffer objects (edu_nn never
 mutates arrays), so an optimizer built before ``load_state_dict`` or ``to()`` keeps working.
 """
 from __future__ import annotations
@@ -256,7 +256,7 @@ class Module:
             if p.grad is None:
                 continue
             p.grad = None if set_to_none else Tensor._make(
-                p.backend.zeros_like(p.grad.data), p.backend, p.device)
+                p.backend.zeros_like(p.grad.array), p.backend, p.device)
 
     # ------------------------------------------------------------ state
     def state_dict(self, *, destination: dict | None = None, prefix: str = "",
@@ -329,7 +329,7 @@ class Module:
                                   "model.state_dict().keys(); strict=False skips missing and "
                                   "unexpected keys.)" if missing or unexpected else ""))
         for target, values in updates:
-            target.data = target.backend.asarray(values, target.dtype, target.device)
+            target.array = target.backend.asarray(values, target.dtype, target.device)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ conversion
@@ -400,15 +400,15 @@ def _convert_in_place(t: Tensor, backend, device: str | None, dtype: str | None)
     if backend is None and (device is None or device == t.device) and \
             (dtype is None or dtype == t.dtype):
         return
-    arr = t.backend.to_numpy(t.data) if backend is not None and backend is not t.backend else None
+    arr = t.backend.to_numpy(t.array) if backend is not None and backend is not t.backend else None
     b = backend or t.backend
     if arr is not None:  # across backends: through NumPy (lossless)
         dev = device or (t.device if t.device in b.devices() else "cpu")
         new = b.asarray(np.asarray(arr), dtype or t.dtype, dev)
     else:
-        new = t.data
+        new = t.array
         if device is not None and device != t.device:
             new = b.to_device(new, device)
         if dtype is not None and dtype != t.dtype:
             new = b.astype(new, dtype)
-    t.data, t.backend, t.device = new, b, b.device_of(new)
+    t.array, t.backend, t.device = new, b, b.device_of(new)

@@ -37,9 +37,9 @@ class Embedding(Module):
         init.normal_(self.weight)
         if self.padding_idx is not None:
             w = self.weight
-            values = w.backend.to_numpy(w.data).copy()
+            values = w.backend.to_numpy(w.array).copy()
             values[self.padding_idx] = 0
-            w.data = w.backend.asarray(values, w.dtype, w.device)
+            w.array = w.backend.asarray(values, w.dtype, w.device)
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None, **kwargs):

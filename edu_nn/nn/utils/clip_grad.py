@@ -38,10 +38,10 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
         return zeros(())
     xp = grads[0].backend
     if norm_type == math.inf:
-        norms = [xp.max(xp.abs(g.data)) for g in grads]
+        norms = [xp.max(xp.abs(g.array)) for g in grads]
         total = xp.max(xp.stack(norms))
     else:
-        norms = [xp.power(xp.sum(xp.power(xp.abs(g.data), norm_type)), 1.0 / norm_type)
+        norms = [xp.power(xp.sum(xp.power(xp.abs(g.array), norm_type)), 1.0 / norm_type)
                  for g in grads]
         total = xp.power(xp.sum(xp.power(xp.stack(norms), norm_type)), 1.0 / norm_type)
     total_value = float(xp.item(total))
@@ -53,7 +53,7 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
     coef = max_norm / (total_value + 1e-6)
     if coef < 1.0:
         for g in grads:
-            g.data = xp.multiply(g.data, xp.asarray(coef, g.dtype, g.device))
+            g.array = xp.multiply(g.array, xp.asarray(coef, g.dtype, g.device))
     return Tensor._make(total, xp, grads[0].device)
 
 
@@ -64,4 +64,4 @@ def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float,
     if clip_value < 0:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for g in _grads(parameters, "clip_grad_value_"):
-        g.data = g.backend.clip(g.data, -clip_value, clip_value)
+        g.array = g.backend.clip(g.array, -clip_value, clip_value)
