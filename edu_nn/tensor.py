@@ -490,6 +490,12 @@ class Tensor:
         return self.to(device="cuda" if device is None else
                        f"cuda:{device}" if isinstance(device, int) else str(device))
 
+    def __format__(self, spec: str) -> str:
+        """f"{t:.2f}" formats a one-element tensor's value, as torch does."""
+        if spec and self.numel() == 1:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
     def type(self, dtype=None):
         """Without an argument: the dtype name; with one: ``self.to(dtype)``."""
         return self.dtype if dtype is None else self.to(dtype)

@@ -51,6 +51,9 @@ PROGRAMS = [
     Program("tutorial_two_layer_net_nn.py", "loss.item()"),
     Program("blitz_neural_networks.py", "loss.item()"),
     Program("examples_regression.py", "batch_idx"),
+    Program("examples_mnist_rnn.py",  # an LSTM; the program seeds itself from --seed
+            r"float(re.findall(r'Average loss: ([0-9.]+)', _stdout)[-1])",
+            argv="--epochs 2 --seed {seed}"),
     Program("micrograd_test_engine.py", "(test_sanity_check(), test_more_ops(), 1.0)[-1]",
             log=False, rel=0.0),
 ]
