@@ -490,6 +490,13 @@ class Tensor:
         return self.to(device="cuda" if device is None else
                        f"cuda:{device}" if isinstance(device, int) else str(device))
 
+    def __index__(self) -> int:
+        """An integer one-element tensor used as an index (``classes[pred.argmax()]``)."""
+        if self.is_floating_point() or self.dtype == "bool" or self.numel() != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an "
+                            f"index; this one is {self.dtype} with shape {self.shape}")
+        return int(self.item())
+
     def __format__(self, spec: str) -> str:
         """f"{t:.2f}" formats a one-element tensor's value, as torch does."""
         if spec and self.numel() == 1:

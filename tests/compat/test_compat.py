@@ -50,6 +50,9 @@ PROGRAMS = [
     Program("tutorial_two_layer_net_custom_function.py", "loss.item()"),
     Program("tutorial_two_layer_net_nn.py", "loss.item()"),
     Program("blitz_neural_networks.py", "loss.item()"),
+    Program("tutorial_basics_autogradqs.py", "inp.grad.sum().item() + loss.item()", log=False),
+    Program("tutorial_basics_quickstart.py",
+            r"float(re.findall(r'Avg loss: *([0-9.]+)', _stdout)[-1])"),
     Program("examples_regression.py", "batch_idx"),
     Program("examples_mnist_rnn.py",  # an LSTM; the program seeds itself from --seed
             r"float(re.findall(r'Average loss: ([0-9.]+)', _stdout)[-1])",
