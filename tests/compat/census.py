@@ -62,11 +62,16 @@ def code_of(path: str, text: str) -> str:
 
 
 def has(module_path: str, name: str) -> bool:
+    """Whether ``module_path.name`` exists (a module attribute, or a namespace such as
+    ``edu_nn.cuda`` that is an object rather than a module)."""
     import importlib
-    try:
-        return hasattr(importlib.import_module(module_path), name)
-    except ImportError:
-        return False
+    root, *rest = module_path.split(".")
+    obj = importlib.import_module(root)
+    for part in rest:
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return False
+    return hasattr(obj, name)
 
 
 def main(dirs: list[str]) -> None:
