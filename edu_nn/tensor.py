@@ -47,6 +47,7 @@ class Tensor:
                       device=device)
         self.array, self.backend, self.device = made.array, made.backend, made.device
         self.requires_grad, self.grad, self.grad_fn = made.requires_grad, None, None
+        self._storage = None
 
     @classmethod
     def _make(cls, data, backend, device, requires_grad=False, grad_fn=None) -> "Tensor":
@@ -126,7 +127,7 @@ class Tensor:
         return bool(self.item())
 
     def __array__(self, dtype=None, copy=None):
-        arr = self.detach().numpy()
+        arr = self.backend.to_numpy(self.array)
         return arr if dtype is None else arr.astype(dtype)
 
     def detach(self) -> "Tensor":
@@ -169,7 +170,10 @@ class Tensor:
 
     def _set_array(self, new) -> None:
         """Rebind the array of this tensor and of every alias sharing its storage."""
-        storage = _storage_of(self)
+        storage = getattr(self, "_storage", None)
+        if storage is None:  # no alias was ever made: nothing else to rebind
+            self.array = new
+            return
         storage.version += 1
         for ref in storage.members:
             member = ref()
@@ -564,6 +568,7 @@ def tensor(data: Any, dtype: str | None = None, requires_grad: bool = False,
     dtype = _dtypes.check_dtype_name(dtype) if dtype is not None else _infer_dtype(data, b)
     arr = b.asarray(data, dtype=dtype, device=device)
     t = Tensor._make(arr, b, b.device_of(arr))
+    t._storage = None  # a leaf: set, so that _set_array's getattr is fast
     if requires_grad:
         t.requires_grad_(True)
     return t

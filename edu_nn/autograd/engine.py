@@ -69,13 +69,10 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
         if node._retained is not None:
             _accumulate(node._retained, grad_out)
         inputs = node.inputs
-        arrays = node._arrays
-        k = 0
-        for inp in inputs:  # was an input changed in place since this op ran? (inplace.py)
-            if inp is not None and inp.array is not arrays[k]:
+        for inp, used in zip(inputs, node._arrays):  # an input changed in place since the
+            if inp is not None and inp.array is not used:  # op ran? (inplace.py)
                 inputs = _inputs_as_used(node)
                 break
-            k += 1
         grads = type(node).backward(node, grad_out)
         if type(grads) is not tuple:
             grads = (grads,)

@@ -79,7 +79,7 @@ def _fill(tensor: Tensor, draw, generator: Generator | None, who: str) -> Tensor
                         f"floating-point tensors")
     rng = np.random.default_rng((generator or default_generator).next_key().entropy())
     values = np.asarray(draw(rng, tensor.shape), dtype=np.float64)
-    tensor.array = tensor.backend.asarray(values, tensor.dtype, tensor.device)
+    tensor._set_array(tensor.backend.asarray(values, tensor.dtype, tensor.device))
     return tensor
 
 

@@ -29,6 +29,7 @@ class Parameter(Tensor):
                             f"Parameter(edu_nn.tensor(values))")
         self.array, self.backend, self.device = data.array, data.backend, data.device
         self.requires_grad, self.grad, self.grad_fn = False, None, None
+        self._storage = None  # set, so that _set_array's getattr is fast (optimizer steps)
         if requires_grad:
             self.requires_grad_(True)
 

@@ -35,17 +35,30 @@ def binary(fn_class, a, b, op: str):
     A Python scalar takes the tensor's dtype, except where torch's rule says the scalar's
     kind wins: a float with an integer or bool tensor gives the default float dtype, an int
     with a bool tensor gives int64 (``promote_scalar``). Tensors of different dtypes are
-    promoted by ArrayFunction.apply (``promotes``)."""
-    like = a if isinstance(a, Tensor) else b
-    if not isinstance(like, Tensor):
-        raise TypeError(f"{op}: expected at least one edu_nn Tensor, got "
-                        f"{type(a).__name__} and {type(b).__name__}")
-    other = b if like is a else a
-    if type(other) is float or type(other) is int:  # cheap test first: scalars are common
-        promoted = promote_scalar(like, other)
-        if promoted is not like:
-            a, b = (promoted, b) if like is a else (a, promoted)
-    return fn_class.apply(operand(a, like, op), operand(b, like, op))
+    promoted by ArrayFunction.apply (``promotes``). (Every arithmetic operator runs this:
+    the common cases come first and cost a type test or two.)"""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            return fn_class.apply(a, b)
+        if type(b) is float or type(b) is int:
+            return fn_class.apply(a if _is_float(a) else promote_scalar(a, b), b)
+        return fn_class.apply(a, operand(b, a, op))
+    if isinstance(b, Tensor):
+        if type(a) is float or type(a) is int:
+            return fn_class.apply(a, b if _is_float(b) else promote_scalar(b, a))
+        return fn_class.apply(operand(a, b, op), b)
+    raise TypeError(f"{op}: expected at least one edu_nn Tensor, got "
+                    f"{type(a).__name__} and {type(b).__name__}")
+
+
+def promote_scalar(t: Tensor, scalar):
+    """``t`` converted as torch would before combining it with a Python scalar (``t`` is
+    not a float tensor: those keep their dtype)."""
+    if type(scalar) is float:
+        return cast(t, get_default_dtype())
+    if t.dtype == "bool" and type(scalar) is int:
+        return cast(t, "int64")
+    return t
 
 
 # id(native dtype object) -> (that object, is it a float dtype): a cheaper test than
@@ -60,18 +73,6 @@ def _is_float(t: Tensor) -> bool:
     if known is None or known[0] is not native:
         known = _native_is_float[id(native)] = (native, t.dtype in FLOAT_DTYPES)
     return known[1]
-
-
-def promote_scalar(t: Tensor, scalar):
-    """``t`` converted as torch would before combining it with a Python scalar."""
-    if _is_float(t):
-        return t
-    dtype = t.dtype
-    if type(scalar) is float:
-        return cast(t, get_default_dtype())
-    if dtype == "bool":
-        return cast(t, "int64")
-    return t
 
 
 # ---------------------------------------------------------------- arithmetic

@@ -176,10 +176,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         xp = input.backend
         m = float(momentum)
         unbiased = xp.multiply(stats["var"], values_per_channel / (values_per_channel - 1))
-        running_mean.array = xp.add(xp.multiply(running_mean.array, 1.0 - m),
-                                   xp.multiply(stats["mean"], m))
-        running_var.array = xp.add(xp.multiply(running_var.array, 1.0 - m),
-                                  xp.multiply(unbiased, m))
+        running_mean._set_array(xp.add(xp.multiply(running_mean.array, 1.0 - m),
+                                       xp.multiply(stats["mean"], m)))
+        running_var._set_array(xp.add(xp.multiply(running_var.array, 1.0 - m),
+                                      xp.multiply(unbiased, m)))
     return out
 
 

@@ -201,7 +201,7 @@ class Optimizer:
                 # The update rule sees native arrays; self.state keeps edu_nn Tensors.
                 state = {k: v.array if isinstance(v, Tensor) else v
                          for k, v in self.state.get(p, {}).items()}
-                p.array = self._update_param(p.backend, p.array, grad, state, group)
+                p._set_array(self._update_param(p.backend, p.array, grad, state, group))
                 if state:
                     self.state[p] = {k: self._wrap(v, p) for k, v in state.items()}
         return loss
@@ -235,7 +235,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:  # torch zeroes the same grad tensor in place; we rebind its array
-                    p.grad.array = p.backend.zeros_like(p.grad.array)
+                    p.grad._set_array(p.backend.zeros_like(p.grad.array))
                     p.grad.grad_fn = None
                     p.grad.requires_grad = False
 

@@ -53,7 +53,7 @@ class _BatchNorm(Module):
             init.zeros_(self.running_mean)
             init.ones_(self.running_var)
             t = self.num_batches_tracked
-            t.array = t.backend.zeros_like(t.array)
+            t._set_array(t.backend.zeros_like(t.array))
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
@@ -74,7 +74,7 @@ class _BatchNorm(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             t = self.num_batches_tracked
-            t.array = t.backend.asarray(t.backend.item(t.array) + 1, "int64", t.device)
+            t._set_array(t.backend.asarray(t.backend.item(t.array) + 1, "int64", t.device))
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(t.backend.item(t.array))
         # Batch statistics in training, and also in eval when there are no running stats.

@@ -329,7 +329,7 @@ class Module:
                                   "model.state_dict().keys(); strict=False skips missing and "
                                   "unexpected keys.)" if missing or unexpected else ""))
         for target, values in updates:
-            target.array = target.backend.asarray(values, target.dtype, target.device)
+            target._set_array(target.backend.asarray(values, target.dtype, target.device))
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ conversion

@@ -39,7 +39,7 @@ class Embedding(Module):
             w = self.weight
             values = w.backend.to_numpy(w.array).copy()
             values[self.padding_idx] = 0
-            w.array = w.backend.asarray(values, w.dtype, w.device)
+            w._set_array(w.backend.asarray(values, w.dtype, w.device))
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None, **kwargs):

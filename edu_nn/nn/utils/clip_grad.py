@@ -53,7 +53,7 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
     coef = max_norm / (total_value + 1e-6)
     if coef < 1.0:
         for g in grads:
-            g.array = xp.multiply(g.array, xp.asarray(coef, g.dtype, g.device))
+            g._set_array(xp.multiply(g.array, xp.asarray(coef, g.dtype, g.device)))
     return Tensor._make(total, xp, grads[0].device)
 
 
@@ -64,4 +64,4 @@ def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float,
     if clip_value < 0:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for g in _grads(parameters, "clip_grad_value_"):
-        g.array = g.backend.clip(g.array, -clip_value, clip_value)
+        g._set_array(g.backend.clip(g.array, -clip_value, clip_value))
