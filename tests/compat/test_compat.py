@@ -51,6 +51,7 @@ PROGRAMS = [
     Program("tutorial_two_layer_net_nn.py", "loss.item()"),
     Program("blitz_neural_networks.py", "loss.item()"),
     Program("tutorial_basics_autogradqs.py", "inp.grad.sum().item() + loss.item()", log=False),
+    Program("tutorial_basics_buildmodel.py", "pred_probab.max().item()"),
     Program("tutorial_basics_quickstart.py",
             r"float(re.findall(r'Avg loss: *([0-9.]+)', _stdout)[-1])"),
     Program("examples_regression.py", "batch_idx"),
