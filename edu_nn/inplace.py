@@ -99,14 +99,15 @@ _SENTINEL = object()
 
 def modified_error(node, k: int, inp) -> RuntimeError:
     """torch's error for a saved tensor that was changed in place before backward."""
+    name = type(node).__name__ + "Backward"  # as grad_fn prints it
     changed = getattr(node, "_changed_output", None)
     if changed is not None:
         op, shape, dtype = changed
-        what = (f"output 0 of {node.name()} (a {dtype} tensor of shape {shape}) was changed "
-                f"by {op} after {node.name()} saved it")
+        what = (f"output 0 of {name} (a {dtype} tensor of shape {shape}) was changed "
+                f"by {op} after {name} saved it")
     else:
-        what = (f"argument {k} of {node.name()} (a {inp.dtype} tensor of shape {inp.shape}, "
-                f"now at version {inp._version}) was changed in place after {node.name()} "
+        what = (f"argument {k} of {name} (a {inp.dtype} tensor of shape {inp.shape}, "
+                f"now at version {inp._version}) was changed in place after {name} "
                 f"saved it")
     return RuntimeError(
         f"one of the variables needed for gradient computation has been modified by an "

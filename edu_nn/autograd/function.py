@@ -44,7 +44,8 @@ from .grad_mode import state
 
 
 class ArrayFunction:
-    """Base class of every differentiable op, working on native arrays. Subclass it and define two staticmethods:
+    """Base class of every differentiable op, working on native arrays. Subclass it and
+    define two staticmethods:
 
     ``forward(ctx, *args, **kwargs) -> array`` and
     ``backward(ctx, grad_output) -> gradient or tuple of gradients (one per forward arg)``.
@@ -235,7 +236,8 @@ def _apply_promoted(cls, args, kwargs):
 def _raise_dtype_mismatch(cls, a, b) -> None:
     raise TypeError(
         f"{cls.__name__}: dtypes differ: {a.dtype} and {b.dtype}, and this op does not "
-        f"promote them (as in torch); convert one first, e.g. b.to({a.dtype!r}) or b.{_method_for(a.dtype)}().")
+        f"promote them (as in torch); convert one first, e.g. b.to({a.dtype!r}) or "
+        f"b.{_method_for(a.dtype)}().")
 
 
 def _method_for(dtype: str) -> str:

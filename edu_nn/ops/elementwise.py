@@ -461,9 +461,9 @@ def _comparison(name: str, primitive: str):
     """A non-differentiable ArrayFunction that returns a bool array."""
     def forward(ctx, a, b):
         return getattr(ctx.xp, primitive)(a, b)
-    return type(name, (ArrayFunction,), {"differentiable": False, "same_dtype": True, "promotes": True,
-                                     "forward": staticmethod(forward),
-                                     "__doc__": f"Elementwise ``{primitive}``; gives bool."})
+    return type(name, (ArrayFunction,), {"differentiable": False, "same_dtype": True,
+                                         "promotes": True, "forward": staticmethod(forward),
+                                         "__doc__": f"Elementwise ``{primitive}``; gives bool."})
 
 
 Equal = _comparison("Equal", "equal")
