@@ -484,6 +484,17 @@ class Tensor:
     def mv(self, vec): return _ops.mv(self, vec)
     def dot(self, other): return _ops.dot(self, other)
     def nelement(self): return self.numel()
+    def repeat(self, *sizes): return _ops.repeat(self, *sizes)
+    def repeat_interleave(self, repeats, dim=None): return _ops.repeat_interleave(self, repeats, dim)
+    def diag(self, diagonal=0): return _ops.diag(self, diagonal)
+    def norm(self, p=2, dim=None, keepdim=False): return _ops.norm(self, p, dim, keepdim)
+    def nonzero(self, *, as_tuple=False): return _ops.nonzero(self, as_tuple=as_tuple)
+    def unique(self, sorted=True, return_counts=False): return _ops.unique(self, sorted, return_counts)
+    def where(self, condition, other): return _ops.where(condition, self, other)
+
+    def new_zeros(self, *size, dtype=None):
+        from .creation import zeros
+        return zeros(*size, dtype=dtype or self.dtype, backend=self.backend, device=self.device)
 
     def multinomial(self, num_samples, replacement=False, *, generator=None):
         from .creation import multinomial

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import strategies as st
 
 import edu_nn
-from opcheck import SEEDS, SHAPES, Case, OpSpec, op_test_module, positive, unary_cases, values
+from opcheck import (SEEDS, SHAPES, Case, OpSpec, away_from, op_test_module, positive,
+                     unary_cases, values)
 
 
 def dim_cases(make=values, extra=st.just({})):
@@ -106,3 +107,71 @@ def test_fixed_rank_products_refuse_other_ranks():
         edu_nn.topk(a, 4)
     with pytest.raises(TypeError, match="sin: expected a floating-point"):
         edu_nn.sin(edu_nn.tensor([1, 2]))
+
+
+# ------------------------------------- composites from the census (gradients by opcheck)
+@st.composite
+def repeat_cases(draw):
+    shape = draw(SHAPES)
+    extra = draw(st.integers(0, 1))
+    sizes = tuple(draw(st.integers(1, 3)) for _ in range(len(shape) + extra))
+    return Case((values(np.random.default_rng(draw(SEEDS)), shape),), {"sizes": sizes})
+
+
+@st.composite
+def interleave_cases(draw):
+    shape = draw(SHAPES.filter(lambda s: len(s) >= 1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    repeats = draw(st.integers(1, 3))
+    return Case((values(np.random.default_rng(draw(SEEDS)), shape),),
+                {"repeats": repeats, "dim": dim})
+
+
+def norm_cases():
+    @st.composite
+    def build(draw):
+        shape = draw(SHAPES.filter(lambda s: len(s) >= 1))
+        dim = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+        p = draw(st.sampled_from([1, 2, 3]))
+        x = away_from(values(np.random.default_rng(draw(SEEDS)), shape))  # |x| kinks at 0
+        return Case((x,), {"p": p, "dim": dim, "keepdim": draw(st.booleans())})
+    return build()
+
+
+def np_norm(x, p, dim, keepdim):
+    return np.sum(np.abs(x) ** p, axis=dim, keepdims=keepdim) ** (1.0 / p)
+
+
+SPECS_COMPOSITE = [
+    OpSpec("repeat", lambda x, sizes: x.repeat(*sizes), lambda x, sizes: np.tile(x, sizes),
+           repeat_cases()),
+    OpSpec("repeat_interleave", lambda x, repeats, dim: x.repeat_interleave(repeats, dim),
+           lambda x, repeats, dim: np.repeat(x, repeats, axis=dim), interleave_cases()),
+    OpSpec("norm", lambda x, p, dim, keepdim: x.norm(p, dim, keepdim), np_norm, norm_cases(),
+           forward_rtol=1e-9),
+    OpSpec("diag_of_vector", edu_nn.diag, np.diag,
+           unary_cases(shapes=st.integers(1, 4).map(lambda n: (n,)))),
+    OpSpec("diag_of_matrix", edu_nn.diag, np.diag,
+           unary_cases(shapes=st.tuples(st.integers(1, 4), st.integers(1, 4)))),
+]
+_composite_tests = op_test_module(SPECS_COMPOSITE)
+test_composite_forward = _composite_tests["test_forward_matches_numpy_reference"]
+test_composite_gradient = _composite_tests["test_gradient_matches_finite_differences"]
+test_composite_float32 = _composite_tests["test_float32_in_float32_out"]
+
+
+@pytest.mark.parametrize("indexing", ["ij", "xy"])
+def test_meshgrid_nonzero_unique_match_torch(backend_name, indexing):
+    got = edu_nn.meshgrid(edu_nn.arange(3, backend=backend_name),
+                          edu_nn.arange(4, backend=backend_name), indexing=indexing)
+    want = torch.meshgrid(torch.arange(3), torch.arange(4), indexing=indexing)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+    x = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(edu_nn.tensor(x, backend=backend_name).nonzero().numpy(),
+                                  torch.tensor(x).nonzero().numpy())
+    vals, counts = edu_nn.tensor(x, backend=backend_name).unique(return_counts=True)
+    tv, tc = torch.tensor(x).unique(return_counts=True)
+    np.testing.assert_array_equal(vals.numpy(), tv.numpy())
+    np.testing.assert_array_equal(counts.numpy(), tc.numpy())
+    assert edu_nn.tensor(x, backend=backend_name).new_zeros(2, 3).dtype == "float64"
