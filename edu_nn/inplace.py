@@ -15,7 +15,10 @@ array (``Tensor._set_array``, which also rebinds the aliases made by ``.data`` a
    tensor holding the old array and the old ``grad_fn``). ``node._previous_version`` points
    at that snapshot, so that the backward engine can send the gradients of ops that used the
    tensor *before* the change to the old version (as torch's edges do).
-4. Changing a tensor that a recorded op saved for its backward (an input of ``Mul``, the
+4. A result of basic indexing (``x[0]``, ``x[:, 1:3]``) is a view, as in torch: an in-place
+   op on it is written back into its base (``x[0].zero_()`` changes ``x``, through
+   ``x[key] = new``). The other direction does not hold (see docs/torch_compat.md).
+5. Changing a tensor that a recorded op saved for its backward (an input of ``Mul``, the
    output of ``Exp``) is an error when that backward runs, naming the op, as torch's
    version counter does. The engine detects it by identity: each recorded node keeps the
    arrays it was called with (``ctx._arrays``); an input whose array is no longer that one
@@ -45,6 +48,11 @@ def _run(t: Tensor, compute, op: str, others=()) -> Tensor:
     """Compute ``compute(old t)`` out of place and make it ``t``'s new value, by the rules
     in the module docstring. ``others``: the other Tensor arguments (for rule 2)."""
     _check_leaf(t, op)
+    view = getattr(t, "_view_of", None)
+    base = view
+    while base is not None:  # x[0].zero_() on a parameter: torch refuses before changing
+        _check_leaf(base[0], op)
+        base = getattr(base[0], "_view_of", None)
     _storage_of(t)  # so the version counter counts this change
     record = state.grad_enabled and (
         t.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in others))
@@ -57,6 +65,8 @@ def _run(t: Tensor, compute, op: str, others=()) -> Tensor:
     if record and out.grad_fn is not None:
         out.grad_fn._previous_version = src
         t.grad_fn, t.requires_grad = out.grad_fn, True
+    if view is not None:  # t = base[key] is a view: the change reaches base, as in torch
+        setitem(view[0], view[1], t)
     return t
 
 

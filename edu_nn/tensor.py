@@ -36,10 +36,11 @@ from .backend_selection import BackendLike, get_backend
 
 
 class Tensor:
-    # _storage is left unset by _make and Function.apply (the hot path); getattr(t,
-    # "_storage", None) reads it, see _storage_of.
+    # _storage and _view_of are left unset by _make and ArrayFunction.apply (the hot path);
+    # getattr(t, name, None) reads them. _view_of = (base, key) marks a basic-indexing result,
+    # whose in-place changes are written back into base (inplace.py).
     __slots__ = ("array", "backend", "device", "requires_grad", "grad", "grad_fn", "_storage",
-                 "__weakref__")
+                 "_view_of", "__weakref__")
 
     def __init__(self, data: Any, dtype: str | None = None, requires_grad: bool = False,
                  backend: BackendLike = None, device: str | None = None) -> None:

@@ -50,7 +50,11 @@ def getitem(input, key):
     """
     key = _checked_key(input, key)
     arrays = [p for p in key if input.backend.is_array(p)]
-    if not arrays or not any(isinstance(p, int) for p in key):
+    if not arrays:  # basic indexing: torch gives a view, so in-place ops on it reach input
+        out = GetItem.apply(input, key)
+        out._view_of = (input, key)  # read by inplace.py (views in docs/torch_compat.md)
+        return out
+    if not any(isinstance(p, int) for p in key):
         return GetItem.apply(input, key)
     # NumPy counts an int as one more advanced index, so x[0, :, [0, 1]] puts the array's
     # dim first: (2, n1). torch applies the ints first, giving (n1, 2). Indexing in two
