@@ -37,9 +37,9 @@ __version__ = "0.1.0"
 pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan
 
 # The library packages load on first use, as ``edu_nn.nn`` / ``edu_nn.optim`` /
-# ``edu_nn.utils.data`` (torch code reaches them through ``torch.``), so that
+# ``edu_nn.utils.data`` / ``edu_nn.linalg`` (torch code reaches them through ``torch.``), so that
 # ``import edu_nn`` stays fast.
-_LAZY_SUBMODULES = ("nn", "optim", "utils", "data")
+_LAZY_SUBMODULES = ("nn", "optim", "utils", "data", "linalg")
 
 
 def __getattr__(name: str):

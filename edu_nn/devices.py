@@ -89,6 +89,10 @@ def _cuda_namespace() -> types.SimpleNamespace:
     def current_device() -> int:
         return 0
 
+    def set_device(device) -> None:
+        """Accepted for torch code; pass the device to ``.to()`` instead (edu_nn has no
+        current-GPU state)."""
+
     def get_device_name(device=None) -> str:
         if not is_available():
             raise RuntimeError("cuda.get_device_name(): no CUDA device on the selected backend")
@@ -97,7 +101,7 @@ def _cuda_namespace() -> types.SimpleNamespace:
     return types.SimpleNamespace(
         is_available=is_available, device_count=device_count, synchronize=synchronize,
         manual_seed=manual_seed, manual_seed_all=manual_seed_all, current_device=current_device,
-        get_device_name=get_device_name)
+        set_device=set_device, get_device_name=get_device_name)
 
 
 def _accelerator_namespace() -> types.SimpleNamespace:

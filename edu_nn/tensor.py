@@ -492,6 +492,7 @@ class Tensor:
     def nonzero(self, *, as_tuple=False): return _ops.nonzero(self, as_tuple=as_tuple)
     def unique(self, sorted=True, return_counts=False): return _ops.unique(self, sorted, return_counts)
     def where(self, condition, other): return _ops.where(condition, self, other)
+    def histogram(self, bins=100, **kwargs): return _ops.histogram(self, bins, **kwargs)
 
     def new_zeros(self, *size, dtype=None):
         from .creation import zeros

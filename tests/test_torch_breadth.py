@@ -163,3 +163,21 @@ def test_new_nn_names_resolve():
         assert hasattr(edu_nn.nn, name), name
     for name in ("Dataset", "TensorDataset", "DataLoader", "random_split"):
         assert hasattr(edu_nn.utils.data, name), name
+
+
+def test_linalg_norm_and_histogram_match_torch():
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    for kwargs in ({}, {"dim": 1}, {"ord": 1, "dim": 0, "keepdim": True}):
+        xe = edu_nn.tensor(x, requires_grad=True)
+        xt = torch.tensor(x, requires_grad=True)
+        got, want = edu_nn.linalg.norm(xe, **kwargs), torch.linalg.norm(xt, **kwargs)
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+        got.sum().backward()
+        want.sum().backward()
+        np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-10)
+    with pytest.raises(NotImplementedError, match="matrix norm ord=2"):
+        edu_nn.linalg.norm(edu_nn.tensor(x), ord=2)
+    hist, edges = edu_nn.histogram(edu_nn.tensor(x), 5)
+    thist, tedges = torch.histogram(torch.tensor(x), 5)
+    np.testing.assert_allclose(hist.numpy(), thist.numpy())
+    np.testing.assert_allclose(edges.numpy(), tedges.numpy())

@@ -13,7 +13,8 @@ from .indexing import index_select
 from .reduction import amax, sum as _sum
 from .shape import _dim, expand, reshape, unsqueeze
 
-__all__ = ["repeat", "repeat_interleave", "meshgrid", "diag", "norm", "nonzero", "unique"]
+__all__ = ["repeat", "repeat_interleave", "meshgrid", "diag", "norm", "nonzero", "unique",
+           "histogram"]
 
 
 def repeat(input: Tensor, *sizes) -> Tensor:
@@ -120,3 +121,23 @@ def unique(input: Tensor, sorted: bool = True, return_counts: bool = False):
         return out, Tensor._make(input.backend.asarray(counts.astype(np.int64), "int64",
                                                        input.device), input.backend, input.device)
     return out
+
+
+class HistogramResult(tuple):
+    """(hist, bin_edges), with torch.return_types' attribute names."""
+    hist = property(lambda self: self[0])
+    bin_edges = property(lambda self: self[1])
+
+
+def histogram(input: Tensor, bins: int = 100, *, range=None, weight=None, density=False):
+    """Counts of ``input``'s values in ``bins`` equal-width bins over ``range`` (default:
+    min to max) -> (hist, bin_edges), both in input's float dtype. Not differentiable.
+    (makemore's activation histograms.)"""
+    if not input.is_floating_point():
+        raise TypeError(f"histogram: expected a floating-point tensor, got {input.dtype}")
+    w = None if weight is None else weight.backend.to_numpy(weight.array).ravel()
+    hist, edges = np.histogram(input.backend.to_numpy(input.array).ravel(), bins=bins,
+                               range=range, weights=w, density=density)
+    make = lambda a: Tensor._make(input.backend.asarray(a, input.dtype, input.device),  # noqa: E731
+                                  input.backend, input.device)
+    return HistogramResult((make(hist), make(edges)))
