@@ -351,6 +351,7 @@ class Tensor:
     def __isub__(self, other): return _inplace.binary(self, other, _ops.sub, "sub_")
     def __imul__(self, other): return _inplace.binary(self, other, _ops.mul, "mul_")
     def __itruediv__(self, other): return _inplace.binary(self, other, _ops.div, "div_")
+    def __ipow__(self, other): return _inplace.binary(self, other, _ops.pow, "pow_")
 
     def add_(self, other, *, alpha=1):
         return _inplace.binary(self, other if alpha == 1 else other * alpha, _ops.add, "add_")

@@ -90,6 +90,7 @@ INPLACE_CASES = {
     "isub": lambda s, x, v: x.__isub__(v),
     "imul": lambda s, x, v: x.__imul__(v),
     "itruediv": lambda s, x, v: x.__itruediv__(v),
+    "ipow": lambda s, x, v: x.__ipow__(2.0),
     "iadd_broadcast": lambda s, x, v: x.__iadd__(v[0]),
     "zero_": lambda s, x, v: x.zero_(),
     "fill_": lambda s, x, v: x.fill_(2.5),
