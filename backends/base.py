@@ -224,6 +224,32 @@ class Backend:
     def tanh(self, x): raise NotImplementedError
     def erf(self, x): raise NotImplementedError
 
+    # Added for torch's tutorials (sin, cos, floor, cumsum, sort). The shared defaults go
+    # through NumPy, which is correct everywhere but slow off the CPU and not jit-traceable,
+    # so the built-in backends override them natively.
+    def sin(self, x):
+        return self._via_numpy(np.sin, x)
+
+    def cos(self, x):
+        return self._via_numpy(np.cos, x)
+
+    def floor(self, x):
+        return self._via_numpy(np.floor, x)
+
+    def cumsum(self, x, axis: int):
+        """Inclusive running sum along ``axis`` (dtype kept)."""
+        return self._via_numpy(lambda a: np.cumsum(a, axis=axis, dtype=a.dtype), x)
+
+    def argsort(self, x, axis: int = -1, descending: bool = False):
+        """int64 indices that sort ``x`` along ``axis``; stable (ties keep their order)."""
+        def sort(a):
+            return (np.argsort(-a if a.dtype != np.bool_ else ~a, axis=axis, kind="stable")
+                    if descending else np.argsort(a, axis=axis, kind="stable"))
+        return self.asarray(sort(self.to_numpy(x)), "int64", self.device_of(x))
+
+    def _via_numpy(self, fn, x):
+        return self.asarray(fn(self.to_numpy(x)), self.dtype_of(x), self.device_of(x))
+
     def square(self, x):
         return self.multiply(x, x)
 

@@ -252,7 +252,8 @@ _UNARY = [("negative", np.negative, _u), ("exp", np.exp, _u), ("log", np.log, _p
           ("log1p", np.log1p, lambda *s: _u(*s, low=-0.5, high=2.0)),
           ("sqrt", np.sqrt, _pos), ("abs", np.abs, _with_zeros),
           ("sign", np.sign, _with_zeros), ("tanh", np.tanh, _u), ("erf", _np_erf, _u),
-          ("square", np.square, _u), ("reciprocal", np.reciprocal, _nonzero)]
+          ("square", np.square, _u), ("reciprocal", np.reciprocal, _nonzero),
+          ("sin", np.sin, _u), ("cos", np.cos, _u), ("floor", np.floor, _u)]
 for _name, _ref, _make in _UNARY:
     CASES += [C(_name, "2d", _ref, _make(3, 4)), C(_name, "0d", _ref, _make()),
               C(_name, "empty", _ref, _make(0, 3))]
@@ -354,6 +355,21 @@ for _name in ("max", "min"):
     CASES += [C(_name, "short-rows", _ref, _SHORT_ROWS, axis=1),
               C(_name, "short-rows-keepdims", _ref, _SHORT_ROWS, axis=-1, keepdims=True),
               C(_name, "short-rows-int64", _ref, _ints(40, 3), axis=1, out="int64")]
+
+_TIED_ROWS = np.array([[3.0, 1.0, 3.0, 2.0, 1.0], [0.0, 5.0, 5.0, -1.0, 0.0]])
+CASES += [
+    C("cumsum", "axis1", lambda x, axis: np.cumsum(x, axis=axis), _X234, 1),
+    C("cumsum", "axis-1", lambda x, axis: np.cumsum(x, axis=axis), _X234, -1),
+    C("cumsum", "int64", lambda x, axis: np.cumsum(x, axis=axis), _ints(3, 4), 0, out="int64"),
+    C("argsort", "axis1", lambda x, axis: np.argsort(x, axis=axis, kind="stable"), _X234,
+      axis=1, out="int64"),
+    # stable: equal values keep their order, ascending and descending (torch's stable=True)
+    C("argsort", "ties", lambda x: np.argsort(x, axis=-1, kind="stable"), _TIED_ROWS,
+      out="int64"),
+    C("argsort", "ties-descending",
+      lambda x, descending: np.argsort(-x, axis=-1, kind="stable"), _TIED_ROWS,
+      descending=True, out="int64"),
+]
 
 for _name in ("argmax", "argmin"):
     _ref = getattr(np, _name)

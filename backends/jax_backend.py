@@ -233,6 +233,13 @@ class JaxBackend(Backend):
     def sign(self, x): return jnp.sign(x)
     def tanh(self, x): return jnp.tanh(x)
     def erf(self, x): return jax.scipy.special.erf(x)
+    def sin(self, x): return jnp.sin(x)
+    def cos(self, x): return jnp.cos(x)
+    def floor(self, x): return jnp.floor(x) if jnp.issubdtype(x.dtype, jnp.floating) else x
+    def cumsum(self, x, axis): return jnp.cumsum(x, axis=axis, dtype=x.dtype)
+
+    def argsort(self, x, axis=-1, descending=False):
+        return jnp.argsort(x, axis=axis, stable=True, descending=descending).astype(self._int64())
     def square(self, x): return jnp.square(x)
     def reciprocal(self, x): return jnp.reciprocal(x)
 

@@ -136,6 +136,17 @@ class NumpyBackend(Backend):
     abs = staticmethod(np.abs)
     sign = staticmethod(np.sign)
     tanh = staticmethod(np.tanh)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    floor = staticmethod(np.floor)
+
+    def cumsum(self, x, axis):
+        return np.cumsum(x, axis=axis, dtype=x.dtype)
+
+    def argsort(self, x, axis=-1, descending=False):
+        if descending:  # negate instead of reversing, so that ties stay in order (stable)
+            x = np.logical_not(x) if x.dtype == np.bool_ else np.negative(x)
+        return np.argsort(x, axis=axis, kind="stable")
     square = staticmethod(np.square)
     equal = staticmethod(np.equal)
     not_equal = staticmethod(np.not_equal)

@@ -241,6 +241,21 @@ class TorchBackend(Backend):
     def erf(self, x):
         return torch.erf(x)
 
+    def sin(self, x):
+        return torch.sin(x)
+
+    def cos(self, x):
+        return torch.cos(x)
+
+    def floor(self, x):
+        return torch.floor(x) if x.is_floating_point() else x
+
+    def cumsum(self, x, axis):
+        return torch.cumsum(x, dim=axis, dtype=x.dtype)
+
+    def argsort(self, x, axis=-1, descending=False):
+        return torch.argsort(x, dim=axis, descending=descending, stable=True)
+
     def square(self, x):
         return torch.square(x)
 

@@ -10,6 +10,8 @@ NumPy (the default), PyTorch tensors and JAX. The public API uses torch's names.
     L = 0.5 * (x - w) ** 2
     L.backward()                     # x.grad == 2, w.grad == -2
 """
+import math as _math
+
 from . import dtypes
 from .backend_selection import get_backend, set_backend, use_backend
 from .backends import Backend, BackendError, RandomKey, register_backend, registered_backends
@@ -21,6 +23,9 @@ from .autograd import (ArrayFunction, Function, detect_anomaly, enable_grad, is_
                        is_grad_enabled, no_grad, set_grad_enabled)
 from .creation import (Generator, arange, empty, from_numpy, full, manual_seed, ones, ones_like,
                        rand, randn, zeros, zeros_like)
+from .creation import (eye, initial_seed, linspace, logspace, multinomial, normal, randint,
+                       randperm, seed, set_default_device)
+from .devices import accelerator, cuda, device
 from .ops import *  # noqa: F401,F403
 from . import ops
 from . import interop
@@ -28,3 +33,17 @@ from .interop import from_jax, from_torch, to_numpy
 from .serialization import load, save
 
 __version__ = "0.1.0"
+
+pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan
+
+# The library packages load on first use, as ``edu_nn.nn`` / ``edu_nn.optim`` /
+# ``edu_nn.utils.data`` / ``edu_nn.linalg`` (torch code reaches them through ``torch.``), so that
+# ``import edu_nn`` stays fast.
+_LAZY_SUBMODULES = ("nn", "optim", "utils", "data", "linalg")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'edu_nn' has no attribute {name!r}")

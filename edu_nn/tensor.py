@@ -317,7 +317,7 @@ class Tensor:
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name}>")
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + values + "".join(", " + e for e in extras) + ")"
@@ -469,6 +469,62 @@ class Tensor:
     def mT(self):
         return _ops.transpose(self, -2, -1)
 
+    # ------------------------------------ more of torch's methods (ops/pointwise, sorting)
+    def sin(self): return _ops.sin(self)
+    def cos(self): return _ops.cos(self)
+    def square(self): return _ops.square(self)
+    def log2(self): return _ops.log2(self)
+    def log10(self): return _ops.log10(self)
+    def floor(self): return _ops.floor(self)
+    def cumsum(self, dim, dtype=None): return _ops.cumsum(self, dim, dtype=dtype)
+    def sort(self, dim=-1, descending=False): return _ops.sort(self, dim, descending)
+    def argsort(self, dim=-1, descending=False): return _ops.argsort(self, dim, descending)
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return _ops.topk(self, k, dim, largest, sorted)
+    def mm(self, mat2): return _ops.mm(self, mat2)
+    def bmm(self, mat2): return _ops.bmm(self, mat2)
+    def mv(self, vec): return _ops.mv(self, vec)
+    def dot(self, other): return _ops.dot(self, other)
+    def nelement(self): return self.numel()
+    def repeat(self, *sizes): return _ops.repeat(self, *sizes)
+    def repeat_interleave(self, repeats, dim=None): return _ops.repeat_interleave(self, repeats, dim)
+    def diag(self, diagonal=0): return _ops.diag(self, diagonal)
+    def norm(self, p=2, dim=None, keepdim=False): return _ops.norm(self, p, dim, keepdim)
+    def nonzero(self, *, as_tuple=False): return _ops.nonzero(self, as_tuple=as_tuple)
+    def unique(self, sorted=True, return_counts=False): return _ops.unique(self, sorted, return_counts)
+    def where(self, condition, other): return _ops.where(condition, self, other)
+    def histogram(self, bins=100, **kwargs): return _ops.histogram(self, bins, **kwargs)
+
+    def new_zeros(self, *size, dtype=None):
+        from .creation import zeros
+        return zeros(*size, dtype=dtype or self.dtype, backend=self.backend, device=self.device)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        from .creation import multinomial
+        return multinomial(self, num_samples, replacement, generator=generator)
+
+    def cuda(self, device=None):
+        """A copy on the GPU (``"cuda"``, or ``"cuda:<device>"``), like torch."""
+        return self.to(device="cuda" if device is None else
+                       f"cuda:{device}" if isinstance(device, int) else str(device))
+
+    def __index__(self) -> int:
+        """An integer one-element tensor used as an index (``classes[pred.argmax()]``)."""
+        if self.is_floating_point() or self.dtype == "bool" or self.numel() != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an "
+                            f"index; this one is {self.dtype} with shape {self.shape}")
+        return int(self.item())
+
+    def __format__(self, spec: str) -> str:
+        """f"{t:.2f}" formats a one-element tensor's value, as torch does."""
+        if spec and self.numel() == 1:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
+    def type(self, dtype=None):
+        """Without an argument: the dtype name; with one: ``self.to(dtype)``."""
+        return self.dtype if dtype is None else self.to(dtype)
+
 
 def _shape_args(args: tuple) -> tuple[int, ...]:
     """Accept both ``x.reshape(2, 3)`` and ``x.reshape((2, 3))``, as torch does."""
@@ -521,6 +577,8 @@ def tensor(data: Any, dtype: str | None = None, requires_grad: bool = False,
         data = data.backend.to_numpy(data.array) if get_backend(backend) is not data.backend \
             else data.array
     b = get_backend(backend)
+    if device is None and not b.is_array(data):  # arrays stay where they are, as in torch
+        device = _default_device()
     dtype = _dtypes.check_dtype_name(dtype) if dtype is not None else _infer_dtype(data, b)
     arr = b.asarray(data, dtype=dtype, device=device)
     t = Tensor._make(arr, b, b.device_of(arr))
@@ -562,6 +620,7 @@ def _alias(t: Tensor) -> Tensor:
     return alias
 
 
+from .devices import default_device as _default_device  # noqa: E402
 from . import ops as _ops  # noqa: E402  (ops need the Tensor class defined above)
 from . import inplace as _inplace  # noqa: E402
 from .autograd.engine import _accumulate, run_backward  # noqa: E402

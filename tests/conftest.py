@@ -71,11 +71,15 @@ def backend_name(request) -> str:
 
 @pytest.fixture(autouse=True)
 def _restore_global_settings():
-    """Tests that change the default dtype or backend must not leak it into other tests."""
+    """Tests that change the default dtype, backend or device must not leak it into other
+    tests. Each test starts from seed 0: edu_nn, like torch, seeds its default generator from
+    the OS at import, and a test must not depend on which tests ran before it."""
     dtype = edu_nn.get_default_dtype()
+    edu_nn.manual_seed(0)
     yield
     edu_nn.set_default_dtype(dtype)
     edu_nn.set_backend(None)
+    edu_nn.set_default_device(None)
 
 
 # ------------------------------------------------------- per-backend accounting

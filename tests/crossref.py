@@ -358,3 +358,23 @@ ref("linear_no_bias", lambda x, w: F.linear(x, w), lambda x, w: x @ w.T)
 for _name in ("cross_entropy_indices", "cross_entropy_probabilities"):
     ref(_name, lambda logits, target, reduction="mean":
         F.cross_entropy(logits, target, reduction=reduction), _jax_cross_entropy)
+
+
+# ------------------------------------------------- tests/test_ops_torch_breadth.py (issue 15)
+ref("sin", lambda x: torch.sin(x), lambda x: jnp.sin(x))
+ref("cos", lambda x: torch.cos(x), lambda x: jnp.cos(x))
+ref("square", lambda x: torch.square(x), lambda x: jnp.square(x))
+ref("log2", lambda x: torch.log2(x), lambda x: jnp.log2(x))
+ref("log10", lambda x: torch.log10(x), lambda x: jnp.log10(x))
+ref("cumsum", lambda x, dim: torch.cumsum(x, dim), lambda x, dim: jnp.cumsum(x, axis=dim))
+ref("sort_values", lambda x, dim, descending: torch.sort(x, dim, descending).values,
+    lambda x, dim, descending: (jnp.flip(jnp.sort(x, axis=dim), axis=dim) if descending
+                                else jnp.sort(x, axis=dim)))
+ref("topk_values", lambda x, dim, k, largest: torch.topk(x, k, dim, largest).values,
+    lambda x, dim, k, largest: jnp.take(
+        jnp.flip(jnp.sort(x, axis=dim), axis=dim) if largest else jnp.sort(x, axis=dim),
+        jnp.arange(k), axis=dim))
+ref("mm", lambda a, b: torch.mm(a, b), lambda a, b: jnp.matmul(a, b))
+ref("bmm", lambda a, b: torch.bmm(a, b), lambda a, b: jnp.matmul(a, b))
+ref("mv", lambda a, b: torch.mv(a, b), lambda a, b: jnp.matmul(a, b))
+ref("dot", lambda a, b: torch.dot(a, b), lambda a, b: jnp.dot(a, b))

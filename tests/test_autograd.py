@@ -262,7 +262,7 @@ class Square(Function):
 def test_a_student_function_works_and_passes_gradcheck():
     x = t([[1.0, -2.0], [0.5, 3.0]], requires_grad=True)
     y = Square.apply(x)
-    assert y.grad_fn.name == "SquareBackward"
+    assert y.grad_fn.name() == "SquareBackward"
     assert gradcheck(Square.apply, [x])
 
 

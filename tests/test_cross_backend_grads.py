@@ -41,7 +41,8 @@ from crossref import CROSSREF
 from opcheck import SEEDS, Case, OpSpec, to_tensors
 
 SPEC_MODULES = ("test_ops_elementwise", "test_ops_reduction", "test_ops_linalg_softmax",
-                "test_ops_shape", "test_ops_indexing", "test_ops_fused")
+                "test_ops_shape", "test_ops_indexing", "test_ops_fused",
+                "test_ops_torch_breadth")
 MODULES = {name: importlib.import_module(name) for name in SPEC_MODULES}
 SPECS: list[OpSpec] = [spec for module in MODULES.values() for spec in module.SPECS]
 AUTODIFF_BACKENDS = ("torch", "jax")

@@ -371,8 +371,8 @@ def test_errors_teach():
         F.mse_loss(edu_nn.randn(3, 1), edu_nn.randn(3))
     with pytest.raises(ValueError, match=r"target\.reshape"):
         F.l1_loss(edu_nn.randn(2, 3), edu_nn.randn(3, 2))
-    with pytest.raises(TypeError, match=r"target is int64.*target\.to\('float32'\)"):
-        F.mse_loss(x, edu_nn.tensor([[1, 2, 3, 4]] * 3))
+    with pytest.raises(TypeError, match=r"target is float64.*target\.to\('float32'\)"):
+        F.mse_loss(x, edu_nn.randn(3, 4, dtype="float64"))
     with pytest.raises(IndexError, match=r"target class 4 is out of range.*4 classes.*\[0, 3\]"):
         F.cross_entropy(x, edu_nn.tensor([0, 4, 1]))
     with pytest.raises(IndexError, match=r"target class -1 .*ignore_index = -100"):
@@ -411,3 +411,14 @@ def test_errors_teach():
         F.smooth_l1_loss(x, x, beta=-1.0)
     with pytest.raises(TypeError, match=r"target must be an edu_nn Tensor"):
         F.mse_loss(x, np.zeros((3, 4)))
+
+
+def test_integer_regression_target_is_promoted_as_in_torch():
+    """torch's 60-minute blitz: MSELoss between a float output and torch.arange(1, 11)."""
+    torch = pytest.importorskip("torch")
+    out = np.random.default_rng(0).normal(size=(1, 10)).astype(np.float32)
+    target = np.arange(1, 11).reshape(1, -1)
+    got = F.mse_loss(edu_nn.tensor(out), edu_nn.tensor(target))
+    want = torch.nn.functional.mse_loss(torch.tensor(out), torch.tensor(target))
+    assert got.dtype == "float32"
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6)

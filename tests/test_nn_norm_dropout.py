@@ -339,7 +339,7 @@ def test_errors_teach():
         with pytest.raises(ValueError, match=f"between 0 and 1, but got {bad_p}"):
             F.dropout(x, bad_p)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\) or \(C, H, W\)"):
-        F.dropout2d(edu_nn.randn(4, 3))
+        F.dropout2d(edu_nn.randn(4))
     w = edu_nn.randn(10, 2)
     with pytest.raises(IndexError, match=r"index 12 is out of range.*num_embeddings=10.*\[0, 9\]"):
         F.embedding(edu_nn.tensor([1, 12, 3]), w)
@@ -356,3 +356,13 @@ def test_errors_teach():
         F.prelu(edu_nn.randn(2, 4), edu_nn.ones(3))
     with pytest.raises(ValueError, match="no channel dim"):
         F.prelu(edu_nn.randn(3), edu_nn.ones(3))
+
+
+def test_dropout2d_on_2d_input_drops_whole_rows_with_torchs_warning():
+    """torch (deprecated, still used by pytorch/examples' mnist_rnn) reads (A, B) as one
+    sample of A channels: whole rows are zeroed, the rest scaled by 1/(1-p)."""
+    with pytest.warns(UserWarning, match="2-D input to dropout2d"):
+        out = F.dropout2d(edu_nn.ones(64, 5), 0.5, generator=edu_nn.Generator(0)).numpy()
+    assert set(np.unique(out)) <= {0.0, 2.0}
+    assert all(len(set(row)) == 1 for row in out.tolist()), "a row must be all 0 or all 2"
+    assert 0 < (out[:, 0] == 0).sum() < 64

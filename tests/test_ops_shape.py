@@ -410,10 +410,10 @@ def test_cat_and_stack_gradients_by_hand():
 
 def test_grad_fn_names():
     x = edu_nn.zeros(2, 3, requires_grad=True)
-    assert x.T.grad_fn.name == "PermuteBackward"
-    assert x.mT.grad_fn.name == "TransposeBackward"
-    assert x.view(-1).grad_fn.name == "ReshapeBackward"
-    assert edu_nn.cat([x, x]).grad_fn.name == "CatBackward"
+    assert x.T.grad_fn.name() == "PermuteBackward"
+    assert x.mT.grad_fn.name() == "TransposeBackward"
+    assert x.view(-1).grad_fn.name() == "ReshapeBackward"
+    assert edu_nn.cat([x, x]).grad_fn.name() == "CatBackward"
 
 
 # -------------------------------------------------------------------- errors

@@ -82,19 +82,33 @@ class ArrayFunction:
         if self._saved is None:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time (or to use "
-                f"{self.name}'s saved arrays after they were freed). The first backward() "
+                f"{self.name()}'s saved arrays after they were freed). The first backward() "
                 f"frees the graph's saved arrays to save memory; call "
                 f".backward(retain_graph=True) the first time if you need to backward "
                 f"through it again.")
         return self._saved
 
-    @property
     def name(self) -> str:
-        """The node's name as torch prints it, e.g. ``MulBackward``."""
+        """The node's name as torch prints it, e.g. ``MulBackward`` (a method, as in torch)."""
         return type(self).__name__ + "Backward"
 
+    @property
+    def next_functions(self) -> tuple:
+        """The graph edges as torch shows them: one ``(node, 0)`` pair per Tensor input, where
+        node is the input's ``grad_fn``, an :class:`AccumulateGrad` for a leaf that requires
+        grad, or None for an input that needs no gradient. (Empty on a node whose graph was
+        not recorded.)"""
+        edges = []
+        for t in getattr(self, "inputs", ()):
+            if t is None:
+                continue
+            node = t.grad_fn if t.grad_fn is not None else (
+                AccumulateGrad(t) if t.requires_grad else None)
+            edges.append((node, 0))
+        return tuple(edges)
+
     def __repr__(self) -> str:
-        return f"<{self.name}>"
+        return f"<{self.name()}>"
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -168,6 +182,21 @@ class ArrayFunction:
 
 
 _new_object = object.__new__
+
+
+class AccumulateGrad:
+    """The graph node torch shows for a leaf: backward adds into ``variable.grad``."""
+
+    next_functions: tuple = ()
+
+    def __init__(self, variable) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -28,9 +28,10 @@ from ..ops.losses import *  # noqa: F401,F403
 from ..ops.normalization import *  # noqa: F401,F403
 from ..ops.pooling import *  # noqa: F401,F403
 from ..ops.prelu import prelu
+from ..ops.adaptive_pooling import adaptive_avg_pool1d, adaptive_avg_pool2d, one_hot
 
 __all__ = (["relu", "leaky_relu", "prelu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
-            "linear"] + _conv.__all__ + _pooling.__all__ + _normalization.__all__
+            "linear", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "one_hot"] + _conv.__all__ + _pooling.__all__ + _normalization.__all__
            + _dropout.__all__ + _embedding.__all__ + _losses.__all__)
 
 

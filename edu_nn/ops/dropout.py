@@ -83,12 +83,21 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
     Note: torch 2.x still treats a 3-d input as (N, C, L) (1-d channel dropout, with a
     deprecation warning saying it will become (C, H, W)); edu_nn already uses the
     (C, H, W) meaning. For (N, C, L) inputs use ``dropout2d(x.unsqueeze(-1), ...)``.
+
+    A 2-d input (A, B) is deprecated in torch but still runs (pytorch/examples' mnist_rnn
+    uses it): torch reads it as one sample of A channels, so whole rows are dropped. edu_nn
+    does the same, with torch's warning.
     """
     p = _check(input, p, "dropout2d")
-    if input.ndim not in (3, 4):
+    if input.ndim not in (2, 3, 4):
         raise ValueError(f"dropout2d: input must be (N, C, H, W) or (C, H, W), got shape "
                          f"{input.shape}; for elementwise dropout use dropout")
+    if input.ndim == 2:
+        import warnings
+        warnings.warn("dropout2d: Received a 2-D input to dropout2d, which is deprecated (as "
+                      "in torch): whole rows are dropped. Use dropout for elementwise dropout.",
+                      UserWarning, stacklevel=2)
     if not training or p == 0.0:
         return input
-    mask_shape = input.shape[:-2] + (1, 1)
+    mask_shape = input.shape[:-2] + (1, 1) if input.ndim > 2 else input.shape[:1] + (1,)
     return _apply(input, p, mask_shape, generator)

@@ -97,9 +97,9 @@ def _to_host(part, input, op: str):
                                f"backend but the indexed tensor on {input.backend.name!r}; "
                                f"move it with .to(backend={input.backend.name!r})")
         arr = part.backend.to_numpy(part.array)
-    elif isinstance(part, (list, np.ndarray)):
+    elif isinstance(part, (list, range, np.ndarray)):  # x[range(n), y]: makemore, d2l
         arr = np.asarray(part)
-        if isinstance(part, list) and arr.size == 0:
+        if isinstance(part, (list, range)) and arr.size == 0:
             arr = arr.astype(np.int64)  # NumPy reads [] as float64; an empty index is an int
     elif isinstance(part, float):
         raise TypeError(f"{op}: got the float index {part}; {_KEY_HELP}. Convert it with "

@@ -17,7 +17,7 @@ from ..autograd.function import ArrayFunction
 from ..tensor import Tensor
 from .elementwise import operand
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "mm", "bmm", "mv", "dot"]
 
 
 def _swap_last(xp, x):
@@ -101,3 +101,40 @@ def check_matmul_shapes(sa: tuple, sb: tuple) -> None:
             raise ValueError(f"matmul: batch dims {batch_a} and {batch_b} of shapes {sa} and "
                              f"{sb} do not broadcast: {da} != {db} (batch dims must be equal "
                              f"or 1)")
+
+
+# torch's fixed-rank spellings of matmul: same Function, stricter shape checks, so that a
+# tutorial's shape mistake fails the way it fails in torch.
+def _check_ranks(op: str, input, other, ranks: tuple[int, int], shapes: str) -> None:
+    got = (getattr(input, "ndim", None), getattr(other, "ndim", None))
+    if got != ranks:
+        raise ValueError(f"{op}: expects {shapes}, got tensors with shapes "
+                         f"{getattr(input, 'shape', input)} and {getattr(other, 'shape', other)}"
+                         f"; use matmul (@) for other shapes")
+
+
+def mm(input, mat2):
+    """Matrix product of 2-d tensors: (n, m) @ (m, p) -> (n, p)."""
+    _check_ranks("mm", input, mat2, (2, 2), "two 2-d tensors (n, m) and (m, p)")
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    """Batched matrix product of 3-d tensors: (b, n, m) @ (b, m, p) -> (b, n, p)."""
+    _check_ranks("bmm", input, mat2, (3, 3), "two 3-d tensors (b, n, m) and (b, m, p)")
+    if input.shape[0] != mat2.shape[0]:
+        raise ValueError(f"bmm: batch sizes differ: {input.shape[0]} and {mat2.shape[0]} "
+                         f"(shapes {input.shape} and {mat2.shape})")
+    return matmul(input, mat2)
+
+
+def mv(input, vec):
+    """Matrix-vector product: (n, m) @ (m,) -> (n,)."""
+    _check_ranks("mv", input, vec, (2, 1), "a 2-d and a 1-d tensor (n, m) and (m,)")
+    return matmul(input, vec)
+
+
+def dot(input, other):
+    """Inner product of two 1-d tensors of the same length -> a 0-d tensor."""
+    _check_ranks("dot", input, other, (1, 1), "two 1-d tensors of the same length")
+    return matmul(input, other)

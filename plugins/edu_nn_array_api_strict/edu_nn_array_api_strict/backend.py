@@ -226,6 +226,13 @@ class ArrayAPIStrictBackend(Backend):
     def abs(self, x): return xp.abs(x)
     def sign(self, x): return xp.sign(x)
     def tanh(self, x): return xp.tanh(x)
+    def sin(self, x): return xp.sin(x)
+    def cos(self, x): return xp.cos(x)
+    def floor(self, x): return xp.floor(x)
+    def cumsum(self, x, axis): return xp.cumulative_sum(x, axis=axis, dtype=x.dtype)
+
+    def argsort(self, x, axis=-1, descending=False):
+        return xp.argsort(x, axis=axis, descending=descending, stable=True)
     def square(self, x): return xp.square(x)
     def reciprocal(self, x): return xp.reciprocal(x)
 
