@@ -279,11 +279,12 @@ def _spawn(jail: Jail | None, kind: str, file: str, qualname: str, args: tuple, 
                                 stdout=out_f, stderr=subprocess.STDOUT, start_new_session=True,
                                 pass_fds=[f.fileno() for f in channels[:4]])
         code, timed_out, peak_mb = _wait(proc, timeout + STARTUP_S)
+        # the uid is freed only when nothing of it is left: no process, no IPC object, no file
+        clean = lease.clean_up() if lease is not None else True
+        shutil.rmtree(folder, ignore_errors=True)
         if lease is not None:
-            clean = lease.release()
+            lease.unlock(clean)
             lease = None
-        else:
-            clean = True
         seconds = time.perf_counter() - start
         status = _read_status(status_f)
         if kind == "probe":
@@ -304,8 +305,10 @@ def _spawn(jail: Jail | None, kind: str, file: str, qualname: str, args: tuple, 
     finally:
         for f in channels:
             f.close()
-        if lease is not None:
-            lease.release()
+        if lease is not None:          # an error of the grader's own: clean up all the same
+            clean = lease.clean_up()
+            shutil.rmtree(folder, ignore_errors=True)
+            lease.unlock(clean)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -271,7 +271,8 @@ SURVIVED: list[int] = []
 
 class UidLease:
     """A uid from :data:`UID_RANGE` for one call: no other grading process holds it (an
-    ``flock`` per uid) and no process runs as it. Released after :func:`kill_uid`."""
+    ``flock`` per uid) and no process runs as it. Freed (:meth:`unlock`) only after
+    :meth:`clean_up` and the removal of the call's folder."""
 
     _order: list[int] = []
 
@@ -322,16 +323,20 @@ class UidLease:
             return
         raise RuntimeError("no free uid for a graded call")
 
-    def release(self) -> bool:
-        """Kill what is left of the uid, remove its IPC objects, then free it. Returns False
-        (and keeps the uid locked for this process's life) when a process survived."""
+    def clean_up(self) -> bool:
+        """Kill what is left of the uid and remove its IPC objects; False when a process
+        survived. (The caller removes the call's folder, then calls :meth:`unlock`.)"""
         clean = kill_uid(self.uid)
         remove_ipc(self.uid)
+        return clean
+
+    def unlock(self, clean: bool) -> None:
+        """Free the uid for other calls, unless a process of it survived: then it stays
+        locked for this process's life."""
         if clean:
             os.close(self._fd)
         else:
             SURVIVED.append(self.uid)
-        return clean
 
 
 def signal_name(code: int) -> str:
