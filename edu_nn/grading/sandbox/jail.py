@@ -199,7 +199,15 @@ class Jail:
         return jail
 
     def new_call_folder(self, uid: int | None) -> tuple[Path, str]:
-        """A fresh folder for one call (its uid's alone): host path and path in the jail."""
+        """A fresh folder for one call (its uid's alone): host path and path in the jail.
+
+        Folders the uid still owns are removed first: they are left by a grading process that
+        died mid-call (the uid's lock died with it), and nothing of a uid may outlive its
+        lease."""
+        if uid is not None:
+            for entry in os.scandir(self.calls):
+                if entry.stat(follow_symlinks=False).st_uid == uid:
+                    shutil.rmtree(entry.path, ignore_errors=True)
         name = secrets.token_hex(16)
         folder = self.calls / name
         folder.mkdir(mode=0o700)
