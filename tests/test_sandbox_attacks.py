@@ -166,13 +166,42 @@ def _fill(text: str, subs: dict) -> str:
     return text
 
 
+def _lock_free_uids(uids) -> tuple[set[int], list[int]]:
+    """Take the lease lock of each uid nobody holds (so no grader can lease it while we look):
+    the uids, and the descriptors to close when done."""
+    import fcntl
+    free, fds = set(), []
+    for uid in set(uids):
+        try:
+            fd = os.open(UidLease.folder() / str(uid), os.O_RDWR | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)          # in use by a grader now: what runs under it is theirs
+            continue
+        free.add(uid)
+        fds.append(fd)
+    return free, fds
+
+
 def _leftovers() -> list[str]:
-    """What the uids this process graded with still have on this machine, where no grading
-    process holds them now (other grading processes, e.g. pytest-xdist workers or grade-all's,
-    may lease the same uid after us: what runs under a held uid is theirs, not a leftover)."""
+    """What the uids this process graded with still have on this machine. Other grading
+    processes (pytest-xdist workers, grade-all's) may lease the same uids after us, so only
+    uids no grader holds are looked at, and we hold their locks while we look."""
     assert LEASED, "no call ran under a uid of its own"
     left = [f"a process of uid {uid} survived clean-up" for uid in SURVIVED]
-    used = {uid for uid in LEASED if not UidLease.held(uid)}
+    used, fds = _lock_free_uids(LEASED)
+    try:
+        return left + _left_by(used)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _left_by(used: set[int]) -> list[str]:
+    left = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:

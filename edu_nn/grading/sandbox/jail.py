@@ -290,21 +290,6 @@ class UidLease:
         return Path("/run/edu-nn-uids") if os.access("/run", os.W_OK) else \
             Path(tempfile.gettempdir()) / "edu-nn-uids"
 
-    @staticmethod
-    def held(uid: int) -> bool:
-        """Whether some grading process holds ``uid`` now."""
-        try:
-            fd = os.open(UidLease.folder() / str(uid), os.O_RDWR | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return False
-        except OSError:
-            return True
-        finally:
-            os.close(fd)
-
     def __init__(self) -> None:
         folder = self.folder()
         folder.mkdir(mode=0o700, exist_ok=True)
