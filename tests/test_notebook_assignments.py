@@ -78,6 +78,17 @@ def test_student_notebook_is_clean(out):
     assert "q3_adam_other_betas" not in (out / "student" / "tests" / "public_hw4.py").read_text()
 
 
+def test_student_notebook_opens_in_jupyter(out):
+    """JupyterLab opens a notebook through the Jupyter server's contents manager: it must load
+    the student's file as a notebook with no validation message."""
+    contents = pytest.importorskip("jupyter_server.services.contents.largefilemanager")
+    manager = contents.LargeFileManager(root_dir=str(out / "student"))
+    model = manager.get(NB)
+    assert model["type"] == "notebook" and model["format"] == "json"
+    assert not model.get("message"), model.get("message")
+    assert len(model["content"]["cells"]) == len(load(out, "student")["cells"])
+
+
 def test_ipynb_source_and_leaks_in_metadata_or_outputs(tmp_path):
     """An .ipynb source works too; its outputs and other metadata never reach students, and
     a solution line in metadata that is kept (tags) fails validation."""
