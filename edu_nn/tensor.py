@@ -21,7 +21,8 @@ Storage. Arrays are never written into (JAX's cannot be), so an in-place op such
 ``Storage`` object (made lazily, the first time an alias or an in-place op needs one) that
 lists its members and counts versions; rebinding through it (``_set_array``) rebinds every
 member. Assigning ``t.array = new`` directly is the low-level way (the optimizers' update
-rules return new arrays); it changes only ``t``. The in-place rules are in ``inplace.py``.
+rules return new arrays); it changes only ``t`` and, like torch's ``p.data = new``, is not an
+in-place op that backward checks for. The in-place rules are in ``inplace.py``.
 """
 from __future__ import annotations
 
@@ -171,6 +172,7 @@ class Tensor:
 
     def _set_array(self, new) -> None:
         """Rebind the array of this tensor and of every alias sharing its storage."""
+        _grad_state.mutations += 1  # backward then checks recorded inputs (engine.py)
         storage = getattr(self, "_storage", None)
         if storage is None:  # no alias was ever made: nothing else to rebind
             self.array = new
@@ -623,5 +625,6 @@ def _alias(t: Tensor) -> Tensor:
 from .devices import default_device as _default_device  # noqa: E402
 from . import ops as _ops  # noqa: E402  (ops need the Tensor class defined above)
 from . import inplace as _inplace  # noqa: E402
+from .autograd.grad_mode import state as _grad_state  # noqa: E402
 from .autograd.engine import _accumulate, run_backward  # noqa: E402
 

@@ -62,6 +62,7 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
     root = output.grad_fn
     pending = {root: grad}  # node -> summed gradient of that node's output
     anomaly = state.anomaly
+    mutations = state.mutations
     for node in topological_order(root):
         grad_out = pending.pop(node, None)
         if grad_out is None:  # no path from the root carries gradient here
@@ -69,10 +70,8 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
         if node._retained is not None:
             _accumulate(node._retained, grad_out)
         inputs = node.inputs
-        for inp, used in zip(inputs, node._arrays):  # an input changed in place since the
-            if inp is not None and inp.array is not used:  # op ran? (inplace.py)
-                inputs = _inputs_as_used(node)
-                break
+        if node._epoch != mutations:  # some tensor was changed in place since this op ran:
+            inputs = _inputs_as_used(node)  # was it one of its inputs? (inplace.py)
         grads = type(node).backward(node, grad_out)
         if type(grads) is not tuple:
             grads = (grads,)
@@ -106,11 +105,7 @@ def run_backward(output, grad, retain_graph: bool = False) -> None:
             # may update a parameter's array in place while `loss` is still alive (a second
             # backward then finds no saved array to compare: the freed-graph error, or for a
             # node that saved nothing torch's answer, a recomputed gradient).
-            n = len(node._arrays)
-            node._arrays = _NO_ARRAYS[n] if n < 8 else (None,) * n
-
-
-_NO_ARRAYS = [(None,) * n for n in range(8)]
+            node._arrays = None
 
 
 def _inputs_as_used(node) -> tuple:
@@ -121,10 +116,13 @@ def _inputs_as_used(node) -> tuple:
     gradient belongs to the version the node used: follow the chain of in-place nodes
     back (``_previous_version``) to the snapshot holding that array."""
     from ..inplace import modified_error
+    arrays = node._arrays
+    if arrays is None:  # freed by an earlier backward: nothing left to compare with
+        return node.inputs
     saved = node._saved or ()
     fixed = []
     for k, inp in enumerate(node.inputs):
-        used = node._arrays[k]
+        used = arrays[k]
         if inp is None or inp.array is used:
             fixed.append(inp)
             continue

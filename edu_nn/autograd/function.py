@@ -70,6 +70,7 @@ class ArrayFunction:
     # Per-node state, as class-level defaults that an instance shadows when it sets them
     # (cheaper than an __init__ on every op call).
     _saved: tuple | None = ()   # None once backward has freed the graph
+    _epoch = -1                 # state.mutations when the node ran (-1: always check)
     _retained = None
 
     # ------------------------------------------------------------ for ops
@@ -166,6 +167,7 @@ class ArrayFunction:
             ctx.inputs = tuple(inputs)
             ctx.needs_input_grad = tuple(needs)
             ctx._arrays = arrays  # what each input held: in-place changes are found by `is`
+            ctx._epoch = state.mutations  # ... and only looked for if any happened since
         out = cls.forward(ctx, *arrays, **kwargs)
         if state.anomaly:
             _check_forward_finite(ctx, args, out)

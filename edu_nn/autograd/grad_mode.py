@@ -12,6 +12,10 @@ import contextlib
 class _State:
     grad_enabled = True
     anomaly = False
+    #: How many times a Tensor's array was rebound in place (``Tensor._set_array``) in this
+    #: process. Each recorded node notes the count when it runs; backward checks a node's
+    #: inputs for in-place changes only if the count moved since (see autograd/engine.py).
+    mutations = 0
 
 
 state = _State()
