@@ -1,0 +1,156 @@
+"""``grade-all --engine ray``: each submission one Ray task, the files shipped through Ray.
+
+The driver (the machine running ``edu-nn grade-all``) packs the assignment folder into one
+tar archive in memory and puts it in Ray's object store once (``ray.put``); each submission's
+upload folder is packed into its own tar and passed as the task's argument. Nothing relies
+on a file system shared by the machines: a worker unpacks both into temporary folders (the
+assignment once per worker process), grades with the same function as the local engine
+(:func:`~edu_nn.grading.gradebook.grade_upload`: collect as run_autograder does, then the
+sandboxed per-call grader, whose jail the worker builds once) and returns
+``(results, status)``. The driver writes results.json and the gradebook.
+
+A task whose worker process dies (killed, out of memory, its machine lost) is rerun by Ray up
+to ``max_retries`` times; one still failing gets a row with status ``error`` and Ray's reason,
+so no submission is ever missing.
+
+Ray is imported only when the engine starts (``edu_nn._ray.import_ray``).
+"""
+from __future__ import annotations
+
+import atexit
+import hashlib
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from .._ray import DEFAULT_MAX_RETRIES, import_ray, ray_session, run_tasks
+from .engines import refusal
+from .gradebook import GradeJob, crashed_results, grade_upload
+
+__all__ = ["RayEngine", "pack_folder", "unpack"]
+
+
+# ------------------------------------------------------------------ packing
+def pack_folder(folder: str | Path, *, skip_dirs: tuple[str, ...] = ()) -> bytes:
+    """The regular files (and folders) under ``folder`` as an uncompressed tar, paths
+    relative to it. Symbolic links and special files are left out: the grader never follows
+    them (collect_submission skips symbolic links), so leaving them out changes no grade."""
+    buffer = io.BytesIO()
+    root = Path(folder)
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for current, dirs, files in os.walk(root, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if d not in skip_dirs
+                             and not os.path.islink(os.path.join(current, d)))
+            for name in [*dirs, *sorted(files)]:
+                path = Path(current) / name
+                if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                    continue
+                tar.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, dest: str | Path) -> Path:
+    """Extract a :func:`pack_folder` archive into ``dest`` (tarfile's "data" filter: no
+    absolute paths, no ``..``, no links out, no device files)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+# ------------------------------------------------------------------ on a worker
+_ASSIGNMENTS: dict[str, Path] = {}     # archive digest -> the unpacked assignment (per worker)
+
+
+def _assignment_folder(digest: str, name: str, data: bytes) -> Path:
+    """The assignment unpacked once per worker process (removed when the worker exits)."""
+    folder = _ASSIGNMENTS.get(digest)
+    if folder is None or not folder.is_dir():
+        top = tempfile.mkdtemp(prefix="edu-nn-ray-assignment-")
+        atexit.register(shutil.rmtree, top, True)
+        folder = unpack(data, Path(top) / name)
+        _ASSIGNMENTS[digest] = folder
+    return folder
+
+
+def grade_packed(digest: str, assignment_name: str, assignment: bytes, student: str,
+                 upload: bytes, backend: str, unsandboxed: bool) -> tuple[dict, str]:
+    """One Ray task: unpack, grade as the local engine does, return ``(results, status)``."""
+    folder = _assignment_folder(digest, assignment_name, assignment)
+    with tempfile.TemporaryDirectory(prefix="edu-nn-ray-upload-") as tmp:
+        try:
+            where = unpack(upload, Path(tmp) / student)
+        except (tarfile.TarError, OSError) as exc:   # e.g. a file name the filter refuses
+            from .results import failure_results
+            return failure_results(f"The grader could not unpack this submission on its "
+                                   f"Ray worker (tell the course staff): {type(exc).__name__}: "
+                                   f"{exc}"), "error"
+        return grade_upload(where, folder, backend, unsandboxed)
+
+
+def worker_protections() -> tuple[bool, str]:
+    """On a worker: can graded calls be jailed there, and if not, why."""
+    from .sandbox import protections
+    prot = protections()
+    return prot.jail, prot.why
+
+
+# ------------------------------------------------------------------ the engine
+class RayEngine:
+    """Grade on a Ray cluster: ``address`` (None: a private local Ray with ``num_cpus``
+    CPUs); ``max_retries`` reruns of a task whose worker died (default 3)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None,
+                 max_retries: int | None = None) -> None:
+        if max_retries is not None and (not isinstance(max_retries, int) or max_retries < 0):
+            raise ValueError(f"--max-retries must be an integer >= 0, got {max_retries!r}")
+        import_ray()          # RayUnavailable (with the pip command) before any work
+        self.address, self.num_cpus = address, num_cpus
+        self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+        self._session = None
+        self.ray = None
+
+    def __enter__(self) -> "RayEngine":
+        self._session = ray_session(self.address, self.num_cpus)
+        self.ray = self._session.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        session, self._session, self.ray = self._session, None, None
+        if session is not None:
+            session.__exit__(*exc)
+
+    def check_sandbox(self, unsandboxed: bool) -> None:
+        """Ask a worker (not this driver) whether it can jail graded calls."""
+        from .sandbox import SandboxUnavailable
+        [(ok, value)] = run_tasks(self.ray, worker_protections, [()],
+                                  max_retries=self.max_retries)
+        if not ok:
+            raise RuntimeError(f"a Ray worker could not report its sandbox: {value}")
+        jail, why = value
+        if not jail and not unsandboxed:
+            raise SandboxUnavailable(refusal(why, where="on the Ray workers"))
+
+    def grade(self, jobs: list[GradeJob]) -> list[tuple[dict, str]]:
+        if not jobs:
+            return []
+        assignments = {job.assignment for job in jobs}
+        if len(assignments) != 1:
+            raise ValueError(f"one grade-all run grades one assignment, got {len(assignments)}")
+        source = Path(next(iter(assignments))).resolve()
+        data = pack_folder(source, skip_dirs=("__pycache__",))
+        digest = hashlib.sha256(data).hexdigest()
+        shared = self.ray.put(data)             # shipped to each worker's node once
+        args = [(digest, source.name, shared, job.student, pack_folder(job.upload),
+                 job.backend, job.unsandboxed) for job in jobs]
+        tries = 1 + self.max_retries
+        return [value if ok else crashed_results(
+                    f"on Ray, {tries} tr{'y' if tries == 1 else 'ies'}: {value}")
+                for ok, value in run_tasks(self.ray, grade_packed, args,
+                                           max_retries=self.max_retries)]
