@@ -7,7 +7,7 @@ both use it.
 
     with ray_session(address) as ray:                # connects, or starts a local Ray
         outcomes = run_tasks(ray, fn, [args1, args2], max_retries=3)
-        # [(True, value) or (False, "WorkerCrashedError: ..."), ...] in the order given
+        # [(True, value) or (False, TaskFailed("WorkerCrashedError: ...")), ...] in order
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import contextlib
 from typing import Any, Callable, Iterator, Sequence
 
 __all__ = ["RAY_INSTALL", "RayUnavailable", "import_ray", "ray_session", "run_tasks",
-           "DEFAULT_MAX_RETRIES"]
+           "TaskFailed", "DEFAULT_MAX_RETRIES"]
 
 #: What to run when Ray is missing (every "needs Ray" message says it).
 RAY_INSTALL = 'pip install "edu_nn[ray]"'
@@ -73,7 +73,8 @@ def run_tasks(ray, fn: Callable, arg_lists: Sequence[Sequence], *,
     A task whose worker process dies (killed, out of memory, its node lost) is rerun by Ray up
     to ``max_retries`` times. An exception raised by ``fn`` itself is not retried (it would
     raise again): like a task still failing after its retries, it comes back as
-    ``(False, "<ErrorType>: <message>")``, so one bad task never hides the others' results.
+    ``(False, TaskFailed)`` (``str()``: ``"<ErrorType>: <message>"``), so one bad task never
+    hides the others' results.
 
     Args:
         fn: a module-level function (the workers import it by its module and name).
@@ -83,7 +84,7 @@ def run_tasks(ray, fn: Callable, arg_lists: Sequence[Sequence], *,
             they finish), e.g. to save progress.
 
     Returns:
-        ``(True, value)`` or ``(False, reason)`` per task, in the order of ``arg_lists``.
+        ``(True, value)`` or ``(False, TaskFailed)`` per task, in the order of ``arg_lists``.
     """
     remote = ray.remote(fn).options(max_retries=max_retries, retry_exceptions=False)
     pending = {remote.remote(*args): i for i, args in enumerate(arg_lists)}
@@ -96,16 +97,30 @@ def run_tasks(ray, fn: Callable, arg_lists: Sequence[Sequence], *,
             try:
                 outcomes[i] = (True, ray.get(ref))
             except ray.exceptions.RayError as exc:
-                outcomes[i] = (False, _reason(exc))
+                outcomes[i] = (False, failure(exc))
             if on_done is not None:
                 on_done(i, *outcomes[i])
     return outcomes  # type: ignore[return-value]
 
 
-def _reason(exc: BaseException) -> str:
-    """One readable line (and the cause's text) for a failed task."""
+class TaskFailed:
+    """Why a task gave no value: ``raised`` (the exception ``fn`` raised, when it did: not
+    retried) or only ``reason`` (its worker died on every try, its node was lost, ...)."""
+
+    def __init__(self, reason: str, raised: BaseException | None = None) -> None:
+        self.reason, self.raised = reason, raised
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def __repr__(self) -> str:
+        return f"TaskFailed({self.reason!r})"
+
+
+def failure(exc: BaseException) -> TaskFailed:
+    """A :class:`TaskFailed` with one readable line for a failed task's error."""
     cause = getattr(exc, "cause", None)
     if isinstance(cause, BaseException):     # RayTaskError: the task's own exception
-        return f"{type(cause).__name__}: {cause}"
+        return TaskFailed(f"{type(cause).__name__}: {cause}", cause)
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:600]}"
+    return TaskFailed(f"{type(exc).__name__}: {text[:600]}")
