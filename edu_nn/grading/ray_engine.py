@@ -3,10 +3,10 @@
 The driver (the machine running ``edu-nn grade-all``) packs the assignment folder into one
 tar archive in memory and puts it in Ray's object store once (``ray.put``); each submission's
 upload folder is packed into its own tar and passed as the task's argument. Nothing relies
-on a file system shared by the machines: a worker unpacks both into temporary folders (the
-assignment once per worker process), grades with the same function as the local engine
+on a file system shared by the machines: a worker unpacks both into a temporary folder of
+the task, grades with the same function as the local engine
 (:func:`~edu_nn.grading.gradebook.grade_upload`: collect as run_autograder does, then the
-sandboxed per-call grader, whose jail the worker builds once) and returns
+sandboxed per-call grader, whose jail each worker process builds once) and returns
 ``(results, status)``. The driver writes results.json and the gradebook.
 
 A task whose worker process dies (killed, out of memory, its machine lost) is rerun by Ray up
@@ -17,11 +17,8 @@ Ray is imported only when the engine starts (``edu_nn._ray.import_ray``).
 """
 from __future__ import annotations
 
-import atexit
-import hashlib
 import io
 import os
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -58,32 +55,30 @@ def unpack(data: bytes, dest: str | Path) -> Path:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-        tar.extractall(dest, filter="data")
+        if hasattr(tarfile, "data_filter"):     # Python >= 3.10.12 / 3.11.4
+            tar.extractall(dest, filter="data")
+        else:                                   # older: pack_folder's archives only
+            for member in tar.getmembers():
+                parts = Path(member.name).parts
+                if (not (member.isfile() or member.isdir()) or Path(member.name).is_absolute()
+                        or ".." in parts):
+                    raise tarfile.TarError(f"refusing to unpack {member.name!r}")
+            tar.extractall(dest)
     return dest
 
 
 # ------------------------------------------------------------------ on a worker
-_ASSIGNMENTS: dict[str, Path] = {}     # archive digest -> the unpacked assignment (per worker)
+def grade_packed(assignment_name: str, assignment: bytes, student: str, upload: bytes,
+                 backend: str, unsandboxed: bool) -> tuple[dict, str]:
+    """One Ray task: unpack, grade as the local engine does, return ``(results, status)``.
 
-
-def _assignment_folder(digest: str, name: str, data: bytes) -> Path:
-    """The assignment unpacked once per worker process (removed when the worker exits)."""
-    folder = _ASSIGNMENTS.get(digest)
-    if folder is None or not folder.is_dir():
-        top = tempfile.mkdtemp(prefix="edu-nn-ray-assignment-")
-        atexit.register(shutil.rmtree, top, True)
-        folder = unpack(data, Path(top) / name)
-        _ASSIGNMENTS[digest] = folder
-    return folder
-
-
-def grade_packed(digest: str, assignment_name: str, assignment: bytes, student: str,
-                 upload: bytes, backend: str, unsandboxed: bool) -> tuple[dict, str]:
-    """One Ray task: unpack, grade as the local engine does, return ``(results, status)``."""
-    folder = _assignment_folder(digest, assignment_name, assignment)
-    with tempfile.TemporaryDirectory(prefix="edu-nn-ray-upload-") as tmp:
+    Both archives are unpacked into one temporary folder of this task, removed when it ends
+    (an assignment is small: unpacking it again costs milliseconds, and a per-worker copy
+    would outlive a worker that is killed)."""
+    with tempfile.TemporaryDirectory(prefix="edu-nn-ray-") as tmp:
         try:
-            where = unpack(upload, Path(tmp) / student)
+            folder = unpack(assignment, Path(tmp) / "assignment" / assignment_name)
+            where = unpack(upload, Path(tmp) / "upload" / student)
         except (tarfile.TarError, OSError) as exc:   # e.g. a file name the filter refuses
             from .results import failure_results
             return failure_results(f"The grader could not unpack this submission on its "
@@ -144,10 +139,8 @@ class RayEngine:
         if len(assignments) != 1:
             raise ValueError(f"one grade-all run grades one assignment, got {len(assignments)}")
         source = Path(next(iter(assignments))).resolve()
-        data = pack_folder(source, skip_dirs=("__pycache__",))
-        digest = hashlib.sha256(data).hexdigest()
-        shared = self.ray.put(data)             # shipped to each worker's node once
-        args = [(digest, source.name, shared, job.student, pack_folder(job.upload),
+        shared = self.ray.put(pack_folder(source, skip_dirs=("__pycache__",)))  # once
+        args = [(source.name, shared, job.student, pack_folder(job.upload),
                  job.backend, job.unsandboxed) for job in jobs]
         tries = 1 + self.max_retries
         return [value if ok else crashed_results(
