@@ -272,3 +272,54 @@ def test_engine_ray_without_ray_says_how_to_install_it(tmp_path, monkeypatch, ca
                      "--engine", "ray", "--out", str(tmp_path / "tune")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and 'pip install "edu_nn[ray]"' in err, err
+
+
+def test_ray_is_imported_only_when_an_engine_starts():
+    code = ("import sys, edu_nn, edu_nn.cli, edu_nn.grading.gradebook, "
+            "edu_nn.grading.engines, edu_nn.grading.ray_engine, edu_nn.train.tuner; "
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_engine_options_are_checked(tmp_path):
+    from edu_nn.grading.engines import make_engine
+    from edu_nn.train.tuner import grid_search
+    with pytest.raises(ValueError, match="unknown engine 'spark'.*local, ray"):
+        make_engine("spark")
+    with pytest.raises(ValueError, match="--address and --max-retries are options of "
+                                         "--engine ray"):
+        make_engine("local", address="auto")
+    with pytest.raises(ValueError, match="engine must be 'local'.*or 'ray'"):
+        grid_search(lambda c, s: {"val_loss": 0.0}, {"lr": [0.1]}, engine="spark")
+    with pytest.raises(ValueError, match="address= is the Ray cluster of engine='ray'"):
+        grid_search(lambda c, s: {"val_loss": 0.0}, {"lr": [0.1]}, address="auto")
+
+
+def test_uploads_travel_as_archives_without_links(tmp_path):
+    """What a worker unpacks is the upload's regular files (the grader follows no link);
+    an archive with a path out of its folder is refused."""
+    import io
+    import tarfile
+
+    from edu_nn.grading.ray_engine import pack_folder, unpack
+    up = tmp_path / "up"
+    (up / "src" / "deep").mkdir(parents=True)
+    (up / "ops.py").write_text("x = 1\n")
+    (up / "src" / "deep" / "notes.txt").write_bytes(b"\x00\x01 binary")
+    (up / "empty").mkdir()
+    (up / "link.py").symlink_to("/etc/passwd")
+    (up / "src" / "dirlink").symlink_to(up / "src" / "deep")
+    out = unpack(pack_folder(up), tmp_path / "out")
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    assert files == ["empty", "ops.py", "src", "src/deep", "src/deep/notes.txt"]
+    assert (out / "src" / "deep" / "notes.txt").read_bytes() == b"\x00\x01 binary"
+    evil = io.BytesIO()
+    with tarfile.open(fileobj=evil, mode="w") as tar:
+        info = tarfile.TarInfo("../escaped.py")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(tarfile.TarError):
+        unpack(evil.getvalue(), tmp_path / "evil")
+    assert not (tmp_path / "escaped.py").exists()
