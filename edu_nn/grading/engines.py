@@ -9,7 +9,7 @@ then the sandboxed per-call grader), so the gradebooks are equal.
 
     with make_engine("local", jobs=2) as engine:
         engine.check_sandbox(unsandboxed=False)    # refuse where no jail can be built
-        outcomes = engine.grade(jobs)
+        outcomes = engine.grade(jobs, on_done)      # on_done(i, outcome): as each finishes
 
 - :class:`LocalEngine`: this machine; ``jobs`` worker processes (or this process for 1).
 - :class:`~edu_nn.grading.ray_engine.RayEngine`: one Ray task per submission on a Ray
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from typing import Callable
 
 from .gradebook import GradeJob, crashed_results, grade_upload
 
@@ -26,6 +27,9 @@ __all__ = ["ENGINES", "LocalEngine", "make_engine"]
 
 #: The names ``--engine`` accepts.
 ENGINES = ("local", "ray")
+#: ``on_done(index, (results, status))``: called as each submission's outcome is known (the
+#: driver writes its results.json then, so a long run shows its progress on disk).
+OnDone = Callable[[int, tuple[dict, str]], None]
 
 
 def _grade_job(job: GradeJob) -> tuple[dict, str]:
@@ -56,18 +60,28 @@ class LocalEngine:
         if not prot.jail and not unsandboxed:
             raise SandboxUnavailable(refusal(prot.why))
 
-    def grade(self, jobs: list[GradeJob]) -> list[tuple[dict, str]]:
+    def grade(self, jobs: list[GradeJob], on_done: OnDone | None = None
+              ) -> list[tuple[dict, str]]:
+        outcomes: list[tuple[dict, str]] = []
+
+        def done(outcome: tuple[dict, str]) -> None:
+            outcomes.append(outcome)
+            if on_done is not None:
+                on_done(len(outcomes) - 1, outcome)
+
         if self.jobs <= 1:
-            return [_grade_job(job) for job in jobs]
+            for job in jobs:
+                done(_grade_job(job))
+            return outcomes
         context = multiprocessing.get_context("spawn")
-        outcomes = []
         with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
             futures = [pool.submit(_grade_job, job) for job in jobs]
             for future in futures:
                 try:
-                    outcomes.append(future.result())
+                    outcome = future.result()
                 except Exception as exc:  # noqa: BLE001 - a dead worker: still a row
-                    outcomes.append(crashed_results(f"{type(exc).__name__}: {exc}"))
+                    outcome = crashed_results(f"{type(exc).__name__}: {exc}")
+                done(outcome)
         return outcomes
 
 

@@ -206,20 +206,27 @@ def grade_all(folder: str | Path, assignment: str | Path, out: str | Path, *, jo
                       and not p.name.startswith("."))
     jobs_list = [GradeJob(s, folder / s, Path(assignment), backend, unsandboxed)
                  for s in students]
-    with grader:
-        grader.check_sandbox(unsandboxed)  # refuse before anything, not once per submission
-        out.mkdir(parents=True, exist_ok=True)
-        outcomes = grader.grade(jobs_list)
-    done = []
-    for job, (results, status) in zip(jobs_list, outcomes):
-        path = out / job.student / "results.json"
+    written: dict[int, tuple[dict, str]] = {}
+
+    def write(i: int, outcome: tuple[dict, str]) -> None:
+        """results.json of a finished submission, as soon as it is known."""
+        results, status = outcome
         try:
-            _write_outcome(results, path)
+            _write_outcome(results, out / jobs_list[i].student / "results.json")
         except OSError as exc:   # a full disk, a file in the way: still a row
             results, status = failure_results(f"The grader could not write this "
                                               f"submission's results (tell the course staff): "
                                               f"{type(exc).__name__}: {exc}"), "error"
-        done.append((job.student, results, status))
+        written[i] = (results, status)
+
+    with grader:
+        grader.check_sandbox(unsandboxed)  # refuse before anything, not once per submission
+        out.mkdir(parents=True, exist_ok=True)
+        outcomes = grader.grade(jobs_list, on_done=write)
+    for i, outcome in enumerate(outcomes):
+        if i not in written:          # an engine that did not report it: write it now
+            write(i, outcome)
+    done = [(job.student, *written[i]) for i, job in enumerate(jobs_list)]
 
     rows = []
     for student, results, status in done:

@@ -132,7 +132,8 @@ class RayEngine:
         if not jail and not unsandboxed:
             raise SandboxUnavailable(refusal(why, where="on the Ray workers"))
 
-    def grade(self, jobs: list[GradeJob]) -> list[tuple[dict, str]]:
+    def grade(self, jobs: list[GradeJob], on_done=None) -> list[tuple[dict, str]]:
+        """One task per job; ``on_done(index, outcome)`` as each finishes (any order)."""
         if not jobs:
             return []
         assignments = {job.assignment for job in jobs}
@@ -143,7 +144,15 @@ class RayEngine:
         args = [(source.name, shared, job.student, pack_folder(job.upload),
                  job.backend, job.unsandboxed) for job in jobs]
         tries = 1 + self.max_retries
-        return [value if ok else crashed_results(
-                    f"on Ray, {tries} tr{'y' if tries == 1 else 'ies'}: {value}")
-                for ok, value in run_tasks(self.ray, grade_packed, args,
-                                           max_retries=self.max_retries)]
+
+        def outcome(ok: bool, value) -> tuple[dict, str]:
+            return value if ok else crashed_results(
+                f"on Ray, {tries} tr{'y' if tries == 1 else 'ies'}: {value}")
+
+        def done(i: int, ok: bool, value) -> None:
+            if on_done is not None:
+                on_done(i, outcome(ok, value))
+
+        return [outcome(ok, value) for ok, value in
+                run_tasks(self.ray, grade_packed, args, max_retries=self.max_retries,
+                          on_done=done)]
