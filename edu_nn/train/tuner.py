@@ -436,8 +436,8 @@ _COMMON = ("metric: the key of train_fn's result to optimise; mode: 'min', 'max'
            "folder for trials.csv and trials.json; on_error: 'record' a failing trial and go "
            "on, or 'raise'; mp_context: 'spawn' (safe everywhere) or 'fork'; engine: 'local' "
            "(n_jobs processes here) or 'ray' (each trial a Ray task, same records; needs "
-           "pip install \"edu_nn[ray]\"); address: engine='ray''s cluster ('auto': the one "
-           "on this machine; None: a Ray already initialised here, else a local one with "
+           "pip install \"edu_nn[ray]\"); address: the Ray cluster of engine='ray' ('auto': the "
+           "one on this machine; None: a Ray already initialised here, else a local one with "
            "n_jobs CPUs).")
 
 
