@@ -12,7 +12,8 @@
                         Gradescope's results.json (always written)
     edu-nn grade-all FOLDER --assignment SOURCE -j N --out DIR
                         grade every subfolder of FOLDER in parallel: DIR/<student>/results.json
-                        and DIR/gradebook.csv
+                        and DIR/gradebook.csv (--engine ray [--address ADDR]: on a Ray
+                        cluster, docs/ray.md)
 
 Each subcommand is a pair of functions: ``_add_<name>(subparsers)`` declares its arguments
 and ``_run_<name>(args) -> int`` does the work and returns the exit status. A new
