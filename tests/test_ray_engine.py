@@ -45,7 +45,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """``(address, pid of 'ray start')`` of a 2-CPU local cluster, for this module."""
+    """``(address, pid of 'ray start', its workers' TMPDIR)``: a 2-CPU local cluster."""
     if shutil.which("ray", path=os.path.dirname(sys.executable)) is None:
         if os.environ.get("CI"):
             pytest.fail('Ray is not installed, but CI must test --engine ray: pip install '
@@ -72,7 +72,7 @@ def ray_cluster():
             if cluster.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"ray start failed:\n{(top / 'ray-start.log').read_text()[-3000:]}")
             time.sleep(0.2)
-        yield f"127.0.0.1:{port}", cluster.pid
+        yield f"127.0.0.1:{port}", cluster.pid, top / "work"
     finally:
         patch.undo()
         cluster.send_signal(signal.SIGTERM)       # ray start --block stops what it started
@@ -181,7 +181,7 @@ def _grade_while_killing(tmp_path, address, cluster_pid, *extra) -> tuple[list, 
 
 # ------------------------------------------------------------------ grade-all
 def test_ray_gradebook_equals_the_local_one(ray_cluster, tmp_path, capsys):
-    address, _ = ray_cluster
+    address, _, _ = ray_cluster
     folder = tmp_path / "export"
     folder.mkdir()
     expected = make_export(folder)
@@ -213,15 +213,26 @@ def test_ray_gradebook_equals_the_local_one(ray_cluster, tmp_path, capsys):
 
 
 def test_a_killed_worker_is_retried_and_every_row_is_right(ray_cluster, tmp_path):
-    address, cluster_pid = ray_cluster
+    address, cluster_pid, work = ray_cluster
+    gone = subprocess.Popen(["true"])
+    gone.wait()                                   # a PID that no longer runs
+    left = work / f"edu-nn-ray-worker-{gone.pid}-x"      # what a killed worker leaves
+    (left / "edu-nn-jail-y").mkdir(parents=True)
+    alive = work / f"edu-nn-ray-worker-{os.getpid()}-x"  # a running process's: kept
+    alive.mkdir()
     rows, expected, _ = _grade_while_killing(tmp_path, address, cluster_pid)
     for r in rows:          # the killed submission was graded again, on another worker
         kind = expected[r["student"]][0]
         assert (float(r["score"]), r["status"]) == KINDS[kind][2:], (kind, r)
+    assert not left.exists() and alive.is_dir()   # removed by the run's new workers
+    shutil.rmtree(alive)
+    mine = list(work.glob("edu-nn-ray-worker-*"))
+    assert mine and all(any(p.name.startswith("edu-nn-jail-") for p in f.iterdir())
+                        for f in mine if f.is_dir()), "the jails are in the worker folders"
 
 
 def test_a_killed_worker_without_retries_gives_an_error_row(ray_cluster, tmp_path):
-    address, cluster_pid = ray_cluster
+    address, cluster_pid, _ = ray_cluster
     rows, expected, _ = _grade_while_killing(tmp_path, address, cluster_pid,
                                              "--max-retries", "0")
     errors = [r for r in rows if r["status"] == "error"]
@@ -238,7 +249,7 @@ def test_a_killed_worker_without_retries_gives_an_error_row(ray_cluster, tmp_pat
 
 # ------------------------------------------------------------------ tune
 def test_tune_on_ray_equals_the_local_run(ray_cluster, tmp_path, monkeypatch):
-    address, _ = ray_cluster
+    address, _, _ = ray_cluster
     args = ["tune", "--data", "xor", "--trials", "3", "--epochs", "1", "--search",
             "coarse-to-fine", "--rounds", "2"]
     assert cli.main([*args, "--out", str(tmp_path / "local")]) == 0

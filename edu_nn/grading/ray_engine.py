@@ -6,8 +6,9 @@ upload folder is packed into its own tar and passed as the task's argument. Noth
 on a file system shared by the machines: a worker unpacks both into a temporary folder of
 the task, grades with the same function as the local engine
 (:func:`~edu_nn.grading.gradebook.grade_upload`: collect as run_autograder does, then the
-sandboxed per-call grader, whose jail each worker process builds once) and returns
-``(results, status)``. The driver writes results.json and the gradebook.
+sandboxed per-call grader, whose jail each worker process builds once, in its own folder:
+:func:`worker_folder`) and returns ``(results, status)``. The driver writes results.json
+and the gradebook.
 
 A task whose worker process dies (killed, out of memory, its machine lost) is rerun by Ray up
 to ``max_retries`` times; one still failing gets a row with status ``error`` and Ray's reason,
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -68,6 +70,49 @@ def unpack(data: bytes, dest: str | Path) -> Path:
 
 
 # ------------------------------------------------------------------ on a worker
+#: The folder each Ray worker process keeps its files in: ``<TMPDIR>/edu-nn-ray-worker-PID-*``.
+WORKER_PREFIX = "edu-nn-ray-worker-"
+_worker_dir: Path | None = None
+
+
+def worker_folder() -> Path:
+    """This worker process's own temporary folder, made TMPDIR on its first task: the
+    sandbox's jail (~150 MB, built once per worker) and every task's files go there.
+
+    Ray ends its workers without running their exit handlers (a cluster that stops, a job
+    that ends, a worker killed), so nothing a worker made would be removed by the worker
+    itself. Instead a new worker first removes the folders of workers that no longer run
+    (the PID in the name is gone), so at most one folder per worker process of the last
+    run stays on each machine."""
+    global _worker_dir
+    if _worker_dir is None or not _worker_dir.is_dir():
+        base = Path(tempfile.gettempdir())
+        remove_folders_of_gone_workers(base)
+        _worker_dir = Path(tempfile.mkdtemp(prefix=f"{WORKER_PREFIX}{os.getpid()}-",
+                                            dir=base))
+        os.environ["TMPDIR"] = tempfile.tempdir = str(_worker_dir)
+    return _worker_dir
+
+
+def remove_folders_of_gone_workers(base: Path) -> list[Path]:
+    """Remove ``base``'s worker folders whose process is gone; returns them."""
+    removed = []
+    for folder in base.glob(f"{WORKER_PREFIX}*"):
+        pid = folder.name[len(WORKER_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or not folder.is_dir() or folder.is_symlink():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue                       # still running (ours or another job's)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue                       # running, as another user
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
 def grade_packed(assignment_name: str, assignment: bytes, student: str, upload: bytes,
                  backend: str, unsandboxed: bool) -> tuple[dict, str]:
     """One Ray task: unpack, grade as the local engine does, return ``(results, status)``.
@@ -75,7 +120,8 @@ def grade_packed(assignment_name: str, assignment: bytes, student: str, upload: 
     Both archives are unpacked into one temporary folder of this task, removed when it ends
     (an assignment is small: unpacking it again costs milliseconds, and a per-worker copy
     would outlive a worker that is killed)."""
-    with tempfile.TemporaryDirectory(prefix="edu-nn-ray-") as tmp:
+    worker_folder()
+    with tempfile.TemporaryDirectory(prefix="edu-nn-ray-task-") as tmp:
         try:
             folder = unpack(assignment, Path(tmp) / "assignment" / assignment_name)
             where = unpack(upload, Path(tmp) / "upload" / student)
@@ -90,6 +136,7 @@ def grade_packed(assignment_name: str, assignment: bytes, student: str, upload: 
 def worker_protections() -> tuple[bool, str]:
     """On a worker: can graded calls be jailed there, and if not, why."""
     from .sandbox import protections
+    worker_folder()                        # the jail is built there
     prot = protections()
     return prot.jail, prot.why
 
