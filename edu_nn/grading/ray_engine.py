@@ -29,7 +29,7 @@ from .._ray import DEFAULT_MAX_RETRIES, import_ray, ray_session, run_tasks
 from .engines import refusal
 from .gradebook import GradeJob, crashed_results, grade_upload
 
-__all__ = ["RayEngine", "pack_folder", "unpack"]
+__all__ = ["RayEngine", "pack_folder", "unpack", "worker_folder", "grade_packed"]
 
 
 # ------------------------------------------------------------------ packing
@@ -117,9 +117,9 @@ def grade_packed(assignment_name: str, assignment: bytes, student: str, upload: 
                  backend: str, unsandboxed: bool) -> tuple[dict, str]:
     """One Ray task: unpack, grade as the local engine does, return ``(results, status)``.
 
-    Both archives are unpacked into one temporary folder of this task, removed when it ends
-    (an assignment is small: unpacking it again costs milliseconds, and a per-worker copy
-    would outlive a worker that is killed)."""
+    Both archives are unpacked into one temporary folder of this task (in the worker's own
+    folder), removed when it ends: an assignment unpacks in milliseconds, so no copy is
+    kept between tasks."""
     worker_folder()
     with tempfile.TemporaryDirectory(prefix="edu-nn-ray-task-") as tmp:
         try:
