@@ -23,6 +23,10 @@ status is ``graded``; ``timeout`` when a test hit its time limit (its points are
 score may be worth a look); ``ungradable`` when the submission could not be graded (missing
 file, syntax error: the student sees why in results.json); or ``error`` when the grader itself
 failed on it. Every submission gets a row, whatever happens to the others.
+
+Where the submissions are graded is an engine's business (:mod:`edu_nn.grading.engines`:
+``-j N`` processes here, or one Ray task per submission with ``engine="ray"``); every engine
+runs :func:`grade_upload` on each, and this module (the driver) writes the files.
 """
 from __future__ import annotations
 
