@@ -12,7 +12,8 @@
                         Gradescope's results.json (always written)
     edu-nn grade-all FOLDER --assignment SOURCE -j N --out DIR
                         grade every subfolder of FOLDER in parallel: DIR/<student>/results.json
-                        and DIR/gradebook.csv
+                        and DIR/gradebook.csv (--engine ray [--address ADDR]: on a Ray
+                        cluster, docs/ray.md)
 
 Each subcommand is a pair of functions: ``_add_<name>(subparsers)`` declares its arguments
 and ``_run_<name>(args) -> int`` does the work and returns the exit status. A new
@@ -291,6 +292,18 @@ def _add_grade_all(subparsers) -> None:
                                 "when no offset is given): the gradebook's late column says "
                                 "whether each export submission was created after it")
     grade_all.add_argument("--unsandboxed", action="store_true", help=_UNSANDBOXED_HELP)
+    grade_all.add_argument("--engine", default="local", choices=("local", "ray"),
+                           help="where to grade: 'local' (default: -j N processes here) or "
+                                "'ray' (one Ray task per submission on a Ray cluster, the "
+                                "files shipped through Ray; pip install \"edu_nn[ray]\"; "
+                                "docs/ray.md)")
+    grade_all.add_argument("--address", default=None, metavar="ADDR",
+                           help="--engine ray: the cluster (host:port from 'ray start "
+                                "--head', or 'auto' for the one on this machine; default: a "
+                                "private local Ray with -j CPUs)")
+    grade_all.add_argument("--max-retries", type=int, default=None, metavar="N",
+                           help="--engine ray: reruns of a submission whose worker died "
+                                "(default 3); still failing: status error")
     grade_all.set_defaults(run=_run_grade_all)
 
 
@@ -299,6 +312,7 @@ def _run_grade_all(args: argparse.Namespace) -> int:
 
     import datetime
 
+    from ._ray import RayUnavailable
     from .grading.gradebook import grade_all
     from .grading.sandbox import SandboxUnavailable
 
@@ -313,16 +327,19 @@ def _run_grade_all(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         rows = grade_all(args.folder, args.assignment, args.out, jobs=max(1, args.jobs),
-                         backend=args.backend, due=due, unsandboxed=args.unsandboxed)
-    except SandboxUnavailable as exc:
+                         backend=args.backend, due=due, unsandboxed=args.unsandboxed,
+                         engine=args.engine, address=args.address,
+                         max_retries=args.max_retries)
+    except (SandboxUnavailable, RayUnavailable) as exc:
         print(f"edu-nn grade-all: {exc}", file=sys.stderr)
         return 2
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:   # ConnectionError: no Ray at --address
         print(f"edu-nn grade-all: {exc}", file=sys.stderr)
         return 1
     problems = [r for r in rows if r.status != "graded"]
     print(f"graded {len(rows)} submissions in {time.perf_counter() - start:.1f} s "
-          f"(-j {args.jobs}); gradebook: {os.path.join(args.out, 'gradebook.csv')}"
+          + (f"(-j {args.jobs})" if args.engine == "local" else "(on Ray)")
+          + f"; gradebook: {os.path.join(args.out, 'gradebook.csv')}"
           + (f"; {len(problems)} to look at (timeout, ungradable or error): "
              + ", ".join(f"{r.student} ({r.status})" for r in problems) if problems else ""))
     return 0

@@ -23,28 +23,40 @@ status is ``graded``; ``timeout`` when a test hit its time limit (its points are
 score may be worth a look); ``ungradable`` when the submission could not be graded (missing
 file, syntax error: the student sees why in results.json); or ``error`` when the grader itself
 failed on it. Every submission gets a row, whatever happens to the others.
+
+Where the submissions are graded is an engine's business (:mod:`edu_nn.grading.engines`:
+``-j N`` processes here, or one Ray task per submission with ``engine="ray"``); every engine
+runs :func:`grade_upload` on each, and this module (the driver) writes the files.
 """
 from __future__ import annotations
 
 import csv
 import datetime as _dt
-import multiprocessing
 import re
 import tempfile
 import traceback
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .results import failure_results, write_results
 
-__all__ = ["grade_all", "GradebookRow", "read_export_metadata", "METADATA_NAME",
-           "MAX_POINTS_ROW"]
+__all__ = ["grade_all", "grade_upload", "GradeJob", "GradebookRow", "read_export_metadata",
+           "METADATA_NAME", "MAX_POINTS_ROW"]
 
 #: The metadata file of Gradescope's "Export Submissions" download.
 METADATA_NAME = "submission_metadata.yml"
 #: The ``student`` cell of the gradebook row that holds each test's points.
 MAX_POINTS_ROW = "(max points)"
+
+
+@dataclass(frozen=True)
+class GradeJob:
+    """One submission to grade (what an engine needs; results are written by the driver)."""
+    student: str                 # the submission's folder name
+    upload: Path                 # the folder as exported (collected where it is graded)
+    assignment: Path             # the autograder's assignment folder or the source folder
+    backend: str = "numpy"
+    unsandboxed: bool = False
 
 
 @dataclass
@@ -115,9 +127,13 @@ def _timed_out(test: dict) -> bool:
     return bool(extra.get("timed_out"))
 
 
-def _grade_one(job: tuple) -> tuple[str, dict, str]:
-    """Collect one submission as run_autograder does and grade it (in a worker process)."""
-    student, upload, assignment, backend, results_path, unsandboxed = job
+def grade_upload(upload: str | Path, assignment: str | Path, backend: str = "numpy",
+                 unsandboxed: bool = False) -> tuple[dict, str]:
+    """Collect one submission as run_autograder does and grade it: ``(results, status)``.
+
+    Runs wherever the engine puts it (this process, a pool worker, a Ray worker); writes
+    nothing outside a temporary folder (the driver writes results.json). A grader failure is
+    a result with status ``error``, never an exception."""
     try:
         from .assign import collect_submission
         from .grader import grade_submission
@@ -137,28 +153,27 @@ def _grade_one(job: tuple) -> tuple[str, dict, str]:
                                   f"staff): {type(exc).__name__}: {exc}\n"
                                   f"{traceback.format_exc(limit=5)}")
         status = "error"
+    return results, status
+
+
+def crashed_results(why: str) -> tuple[dict, str]:
+    """The outcome of a submission whose worker died (engine-specific ``why``)."""
+    return failure_results(f"The grader's worker process failed while grading this "
+                           f"submission (tell the course staff): {why}"), "error"
+
+
+def _write_outcome(results: dict, results_path: Path) -> None:
+    """results.json and, for written answers, results.written.html (by the driver)."""
     write_results(results, results_path)
-    from .notebook import export_written    # written answers: results.written.html
+    from .notebook import export_written
     export_written(results, results_path)
-    return student, results, status
-
-
-def _crashed(job: tuple, exc: BaseException) -> tuple[str, dict, str]:
-    """The row of a submission whose worker process died (the pool cannot say which)."""
-    student, results_path = job[0], job[4]
-    results = failure_results(f"The grader's worker process failed while grading this "
-                              f"submission (tell the course staff): {type(exc).__name__}: "
-                              f"{exc}")
-    try:
-        write_results(results, results_path)
-    except OSError:
-        pass
-    return student, results, "error"
 
 
 def grade_all(folder: str | Path, assignment: str | Path, out: str | Path, *, jobs: int = 1,
               backend: str = "numpy", unsandboxed: bool = False,
-              due: _dt.datetime | None = None) -> list[GradebookRow]:
+              due: _dt.datetime | None = None, engine: str = "local",
+              address: str | None = None,
+              max_retries: int | None = None) -> list[GradebookRow]:
     """Grade each submission folder of ``folder``; write results and ``out/gradebook.csv``.
 
     Args:
@@ -171,6 +186,12 @@ def grade_all(folder: str | Path, assignment: str | Path, out: str | Path, *, jo
         unsandboxed: grade even where student code cannot be separated from the grader.
         due: the due date; a submission created after it is marked late (needs the export's
             created_at). A naive datetime is taken as UTC.
+        engine: where submissions are graded: ``"local"`` (this machine: ``jobs`` processes)
+            or ``"ray"`` (one Ray task per submission, the files shipped through Ray; needs
+            ``pip install "edu_nn[ray]"``). Same gradebook either way (docs/ray.md).
+        address: ``engine="ray"``: the cluster to use (``ray start`` prints it; ``"auto"``:
+            the one on this machine); None: a local Ray with ``jobs`` CPUs.
+        max_retries: ``engine="ray"``: reruns of a submission whose worker died (default 3).
 
     Returns:
         The gradebook rows, sorted by folder name (without the max-points row).
@@ -182,31 +203,34 @@ def grade_all(folder: str | Path, assignment: str | Path, out: str | Path, *, jo
         raise ValueError(f"--out ({out}) must not be inside the submissions folder ({folder})")
     if due is not None and due.tzinfo is None:
         due = due.replace(tzinfo=_dt.timezone.utc)
-    from .sandbox import SandboxUnavailable, protections
-    prot = protections()       # refuse before anything, not once per submission
-    if not prot.jail and not unsandboxed:
-        raise SandboxUnavailable(f"refusing to grade: student code cannot be separated from "
-                                 f"the grader here ({prot.why}). Grade as root (e.g. in a "
-                                 f"container), or pass --unsandboxed (never on a shared "
-                                 f"grading machine).")
+    from .engines import make_engine
+    grader = make_engine(engine, jobs=jobs, address=address, max_retries=max_retries)
     metadata = read_export_metadata(folder)
     students = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.is_symlink()
                       and not p.name.startswith("."))
-    out.mkdir(parents=True, exist_ok=True)
-    jobs_list = [(s, folder / s, str(assignment), backend, out / s / "results.json",
-                  unsandboxed) for s in students]
-    done = []
-    if jobs <= 1:
-        done = [_grade_one(job) for job in jobs_list]
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [(job, pool.submit(_grade_one, job)) for job in jobs_list]
-            for job, future in futures:
-                try:
-                    done.append(future.result())
-                except Exception as exc:  # noqa: BLE001 - a dead worker: still a row
-                    done.append(_crashed(job, exc))
+    jobs_list = [GradeJob(s, folder / s, Path(assignment), backend, unsandboxed)
+                 for s in students]
+    written: dict[int, tuple[dict, str]] = {}
+
+    def write(i: int, outcome: tuple[dict, str]) -> None:
+        """results.json of a finished submission, as soon as it is known."""
+        results, status = outcome
+        try:
+            _write_outcome(results, out / jobs_list[i].student / "results.json")
+        except OSError as exc:   # a full disk, a file in the way: still a row
+            results, status = failure_results(f"The grader could not write this "
+                                              f"submission's results (tell the course staff): "
+                                              f"{type(exc).__name__}: {exc}"), "error"
+        written[i] = (results, status)
+
+    with grader:
+        grader.check_sandbox(unsandboxed)  # refuse before anything, not once per submission
+        out.mkdir(parents=True, exist_ok=True)
+        outcomes = grader.grade(jobs_list, on_done=write)
+    for i, outcome in enumerate(outcomes):
+        if i not in written:          # an engine that did not report it: write it now
+            write(i, outcome)
+    done = [(job.student, *written[i]) for i, job in enumerate(jobs_list)]
 
     rows = []
     for student, results, status in done:

@@ -136,6 +136,13 @@ def add_train_parsers(subparsers) -> None:
     tune.add_argument("--batch-sizes", type=int, nargs="+", default=None, metavar="B",
                       help="also search the batch size among these values")
     tune.add_argument("--n-jobs", type=int, default=1, help="parallel processes (default 1)")
+    tune.add_argument("--engine", default="local", choices=("local", "ray"),
+                      help="where trials run: 'local' (default: --n-jobs processes here) or "
+                           "'ray' (each trial a Ray task, same seeds and results; pip install "
+                           "\"edu_nn[ray]\"; docs/ray.md)")
+    tune.add_argument("--address", default=None, metavar="ADDR",
+                      help="--engine ray: the cluster (host:port from 'ray start --head', or "
+                           "'auto'; default: a private local Ray with --n-jobs CPUs)")
     tune.add_argument("--out", default=None, metavar="DIR",
                       help="output folder (default: runs/tune-DATA-MODEL-BACKEND)")
     tune.set_defaults(run=_run_tune)
@@ -386,7 +393,10 @@ def _run_tune(args: argparse.Namespace) -> int:
     except _input_errors() as exc:
         return _fail("tune", exc)
     metric = "val_accuracy" if splits.task == "classification" else "val_loss"
-    common = dict(metric=metric, n_jobs=args.n_jobs, out_dir=out)
+    if args.address is not None and args.engine != "ray":
+        return _fail("tune", ValueError("--address is the Ray cluster of --engine ray"))
+    common = dict(metric=metric, n_jobs=args.n_jobs, out_dir=out, engine=args.engine,
+                  address=args.address)
     print(f"edu-nn tune: {args.search} search, {args.model} on {args.data} "
           f"({args.backend}), optimising {metric}", flush=True)
     try:
@@ -407,7 +417,7 @@ def _run_tune(args: argparse.Namespace) -> int:
             result = tuner.coarse_to_fine(tune_trial, space, rounds=args.rounds,
                                           trials_per_round=args.trials, seed=args.seed,
                                           **common)
-    except (RuntimeError, *_input_errors()) as exc:
+    except (RuntimeError, ConnectionError, *_input_errors()) as exc:  # Connection: Ray's
         return _fail("tune", exc)
     searched = [k for k in ("lr", "weight_decay", "batch_size") if k in space]
     for t in sorted(result.trials, key=lambda t: -1e300 if t["metric"] is None

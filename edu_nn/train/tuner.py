@@ -33,9 +33,16 @@ raises (e.g. diverges with a too-large lr) is recorded as failed and the search 
 With ``n_jobs > 1`` the worker processes import ``train_fn`` by its module and name: define
 it in a .py file (not in a notebook cell, not a lambda), and in a script run the search under
 ``if __name__ == "__main__":`` (new processes re-import the script).
+With ``engine="ray"`` every trial is a Ray task (on a cluster: ``address=``) running the same
+trial function with the same config and seed, so the records are those of the local run;
+the driver (this process) keeps the records and writes the files. The workers import
+``train_fn``'s module (a function defined in ``__main__`` is shipped by value): install it on
+every machine, or ship it by calling ``ray.init(address, runtime_env={"py_modules": [...]})``
+yourself first (docs/ray.md).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
@@ -292,7 +299,8 @@ def _check_parallel(train_fn, mp_context: str) -> None:
 class _Search:
     """Shared bookkeeping: run batches of trials, keep every record, write files."""
 
-    def __init__(self, train_fn, metric, mode, seed, n_jobs, out_dir, on_error, mp_context):
+    def __init__(self, train_fn, metric, mode, seed, n_jobs, out_dir, on_error, mp_context,
+                 engine="local", address=None):
         if not callable(train_fn):
             raise TypeError(f"train_fn must be a function train_fn(config, seed) -> dict, got "
                             f"{type(train_fn).__name__}")
@@ -303,8 +311,18 @@ class _Search:
         mode = infer_mode(metric) if mode == "auto" else mode
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
-        if n_jobs > 1:
+        if engine not in ("local", "ray"):
+            raise ValueError(f"engine must be 'local' (n_jobs processes here) or 'ray' (trials "
+                             f"as Ray tasks), got {engine!r}")
+        if address is not None and engine != "ray":
+            raise ValueError("address= is the Ray cluster of engine='ray'; the local engine "
+                             "runs trials on this machine")
+        if engine == "ray":
+            from .._ray import import_ray
+            import_ray()          # RayUnavailable, with the pip command, before any trial
+        elif n_jobs > 1:
             _check_parallel(train_fn, mp_context)
+        self.engine, self.address, self._ray = engine, address, None
         self.train_fn, self.metric, self.mode, self.seed = train_fn, metric, mode, int(seed)
         self.n_jobs, self.out_dir, self.catch = n_jobs, out_dir, on_error == "record"
         self.mp_context = mp_context
@@ -330,7 +348,9 @@ class _Search:
             done[i] = self._record(first + i, round_, configs[i], outcome)
             self._save(extra=[done[k] for k in sorted(done)])
 
-        if self.n_jobs == 1 or len(configs) == 1:
+        if self.engine == "ray":
+            self._run_on_ray(configs, complete)
+        elif self.n_jobs == 1 or len(configs) == 1:
             for i, config in enumerate(configs):
                 complete(i, _run_trial(self.train_fn, config, self.seed, self.catch))
         else:
@@ -345,6 +365,44 @@ class _Search:
         records = [done[i] for i in range(len(configs))]
         self.trials.extend(records)
         return records
+
+    @contextlib.contextmanager
+    def session(self):
+        """Ray connected for the whole search (engine "ray"; one start-up, not one per
+        coarse-to-fine round); nothing for the local engine."""
+        if self.engine != "ray":
+            yield
+            return
+        from .._ray import ray_session
+        with ray_session(self.address, self.n_jobs if self.n_jobs > 1 else None) as ray:
+            self._ray = ray
+            try:
+                yield
+            finally:
+                self._ray = None
+
+    def _run_on_ray(self, configs: list[dict], complete) -> None:
+        """Each trial one Ray task running the same ``_run_trial`` as a local worker (same
+        config, same seed, so the same record). A trial whose exception reached Ray (only
+        with on_error="raise", or train_fn returning a non-dict) raises it here as the local
+        pool would; a trial whose worker died on every try is recorded as failed (or raises
+        with on_error="raise")."""
+        from .._ray import run_tasks
+
+        def done(i: int, ok: bool, value) -> None:
+            if ok:
+                complete(i, value)
+            elif value.raised is not None:
+                raise value.raised
+            elif self.catch:
+                complete(i, {"status": "failed", "result": {}, "error": f"on Ray: {value}",
+                             "time": 0.0})
+            else:
+                raise RuntimeError(f"trial {i} failed on Ray: {value}")
+
+        run_tasks(self._ray, _run_trial,
+                  [(self.train_fn, config, self.seed, self.catch) for config in configs],
+                  on_done=done)
 
     def result(self) -> SearchResult:
         best = _best(self.trials, self.mode)
@@ -376,12 +434,17 @@ class _Search:
 _COMMON = ("metric: the key of train_fn's result to optimise; mode: 'min', 'max' or 'auto' "
            "(min for names with loss/error/mse/mae); n_jobs: parallel processes; out_dir: "
            "folder for trials.csv and trials.json; on_error: 'record' a failing trial and go "
-           "on, or 'raise'; mp_context: 'spawn' (safe everywhere) or 'fork'.")
+           "on, or 'raise'; mp_context: 'spawn' (safe everywhere) or 'fork'; engine: 'local' "
+           "(n_jobs processes here) or 'ray' (each trial a Ray task, same records; needs "
+           "pip install \"edu_nn[ray]\"); address: the Ray cluster of engine='ray' ('auto': the "
+           "one on this machine; None: a Ray already initialised here, else a local one with "
+           "n_jobs CPUs).")
 
 
 def grid_search(train_fn: TrainFn, grid: Mapping[str, Sequence], *, metric: str = "val_loss",
                 mode: str = "auto", seed: int = 0, n_jobs: int = 1, out_dir=None,
-                on_error: str = "record", mp_context: str = "spawn") -> SearchResult:
+                on_error: str = "record", mp_context: str = "spawn", engine: str = "local",
+                address: str | None = None) -> SearchResult:
     """Try every combination of ``grid``'s values (itertools.product, in the order given).
 
     grid: ``{"lr": [1e-3, 1e-2], "hidden": [32, 64]}`` -> 4 trials; a value that is not a
@@ -395,10 +458,12 @@ def grid_search(train_fn: TrainFn, grid: Mapping[str, Sequence], *, metric: str 
         if not values:
             raise ValueError(f"grid_search: grid[{name!r}] is empty; give at least one value")
         axes[name] = [_plain(v) for v in values]
-    search = _Search(train_fn, metric, mode, seed, n_jobs, out_dir, on_error, mp_context)
+    search = _Search(train_fn, metric, mode, seed, n_jobs, out_dir, on_error, mp_context,
+                     engine, address)
     search.spaces.append({k: {"grid": v} for k, v in axes.items()})
     configs = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
-    search.run(configs)
+    with search.session():
+        search.run(configs)
     return search.finish()
 
 
@@ -408,7 +473,8 @@ grid_search.__doc__ += "\n    " + _COMMON
 def random_search(train_fn: TrainFn, space: Mapping[str, Any], n_trials: int = 10,
                   seed: int = 0, *, metric: str = "val_loss", mode: str = "auto",
                   n_jobs: int = 1, out_dir=None, on_error: str = "record",
-                  mp_context: str = "spawn") -> SearchResult:
+                  mp_context: str = "spawn", engine: str = "local",
+                  address: str | None = None) -> SearchResult:
     """Try ``n_trials`` configurations drawn from ``space`` with a generator seeded by ``seed``.
 
     space: ``{"lr": loguniform(1e-4, 1e-1), "dropout": uniform(0, 0.5),
@@ -417,10 +483,12 @@ def random_search(train_fn: TrainFn, space: Mapping[str, Any], n_trials: int = 1
     _check_space(space, "random_search")
     if not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"random_search: n_trials must be an int >= 1, got {n_trials!r}")
-    search = _Search(train_fn, metric, mode, seed, n_jobs, out_dir, on_error, mp_context)
+    search = _Search(train_fn, metric, mode, seed, n_jobs, out_dir, on_error, mp_context,
+                     engine, address)
     search.spaces.append(_spec_dict(space))
     rng = np.random.default_rng(seed)
-    search.run([_sample(space, rng) for _ in range(n_trials)])
+    with search.session():
+        search.run([_sample(space, rng) for _ in range(n_trials)])
     return search.finish()
 
 
@@ -431,7 +499,8 @@ def coarse_to_fine(train_fn: TrainFn, space: Mapping[str, Any], rounds: int = 3,
                    trials_per_round: int = 10, seed: int = 0, *, top_k: int = 3,
                    shrink: float = 0.5, metric: str = "val_loss", mode: str = "auto",
                    n_jobs: int = 1, out_dir=None, on_error: str = "record",
-                   mp_context: str = "spawn") -> SearchResult:
+                   mp_context: str = "spawn", engine: str = "local",
+                   address: str | None = None) -> SearchResult:
     """Random search in rounds, each one in a smaller space around the best trial so far.
 
     After each round, every ``uniform``/``loguniform`` range becomes ``shrink`` times as wide
@@ -449,18 +518,20 @@ def coarse_to_fine(train_fn: TrainFn, space: Mapping[str, Any], rounds: int = 3,
     if not 0 < shrink < 1:
         raise ValueError(f"coarse_to_fine: shrink is the factor by which ranges narrow each "
                          f"round and must be in (0, 1), got {shrink!r}")
-    search = _Search(train_fn, metric, mode, seed, n_jobs, out_dir, on_error, mp_context)
+    search = _Search(train_fn, metric, mode, seed, n_jobs, out_dir, on_error, mp_context,
+                     engine, address)
     current = dict(space)
-    for round_ in range(rounds):
-        search.spaces.append(_spec_dict(current))
-        rng = np.random.default_rng([seed, round_])
-        search.run([_sample(current, rng) for _ in range(trials_per_round)], round_)
-        ranked = _ranked(search.trials, search.mode)
-        if not ranked or round_ == rounds - 1:
-            continue
-        best, top = ranked[0]["config"], [t["config"] for t in ranked[:top_k]]
-        current = {name: spec.narrow(best[name], [c[name] for c in top], shrink)
-                   if isinstance(spec, _SPECS) else spec for name, spec in current.items()}
+    with search.session():
+        for round_ in range(rounds):
+            search.spaces.append(_spec_dict(current))
+            rng = np.random.default_rng([seed, round_])
+            search.run([_sample(current, rng) for _ in range(trials_per_round)], round_)
+            ranked = _ranked(search.trials, search.mode)
+            if not ranked or round_ == rounds - 1:
+                continue
+            best, top = ranked[0]["config"], [t["config"] for t in ranked[:top_k]]
+            current = {name: spec.narrow(best[name], [c[name] for c in top], shrink)
+                       if isinstance(spec, _SPECS) else spec for name, spec in current.items()}
     return search.finish()
 
 
