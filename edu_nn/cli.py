@@ -326,7 +326,7 @@ def _run_grade_all(args: argparse.Namespace) -> int:
             return 1
     start = time.perf_counter()
     try:
-        rows = grade_all(args.folder, args.assignment, args.out, jobs=max(1, args.jobs),
+        rows = grade_all(args.folder, args.assignment, args.out, jobs=args.jobs,
                          backend=args.backend, due=due, unsandboxed=args.unsandboxed,
                          engine=args.engine, address=args.address,
                          max_retries=args.max_retries)

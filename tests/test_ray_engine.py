@@ -306,6 +306,15 @@ def test_engine_options_are_checked(tmp_path):
         grid_search(lambda c, s: {"val_loss": 0.0}, {"lr": [0.1]}, engine="spark")
     with pytest.raises(ValueError, match="address= is the Ray cluster of engine='ray'"):
         grid_search(lambda c, s: {"val_loss": 0.0}, {"lr": [0.1]}, address="auto")
+    # options that would be ignored or coerced are refused (before Ray is imported)
+    for jobs in (0, -2):
+        with pytest.raises(ValueError, match=f"-j/jobs must be a whole number >= 1.*{jobs}"):
+            make_engine("local", jobs=jobs)
+    with pytest.raises(ValueError, match="-j 4 has no effect with --address.*leave -j out"):
+        make_engine("ray", jobs=4, address="auto")
+    with pytest.raises(ValueError, match="n_jobs=2 has no effect with address=.*leave n_jobs"):
+        grid_search(lambda c, s: {"val_loss": 0.0}, {"lr": [0.1]}, engine="ray",
+                    address="auto", n_jobs=2)
 
 
 def test_uploads_travel_as_archives_without_links(tmp_path):

@@ -100,12 +100,19 @@ def make_engine(name: str, *, jobs: int = 1, address: str | None = None,
         ValueError: an unknown name, or Ray's options given to the local engine.
         edu_nn._ray.RayUnavailable: ``"ray"`` without Ray installed (says how to install it).
     """
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"-j/jobs must be a whole number >= 1 (submissions graded at a time), "
+                         f"got {jobs!r}")
     if name == "local":
         if address is not None or max_retries is not None:
             raise ValueError("--address and --max-retries are options of --engine ray; the "
                              "local engine grades on this machine (-j N processes)")
         return LocalEngine(jobs)
     if name == "ray":
+        if address is not None and jobs > 1:  # would be ignored: say so instead
+            raise ValueError(f"-j {jobs} has no effect with --address: on a cluster, the CPUs "
+                             f"its nodes were started with ('ray start --num-cpus N') decide "
+                             f"how many submissions are graded at a time; leave -j out")
         from .ray_engine import RayEngine    # imports Ray itself only when started
         # -j N without --address: a private local Ray with N CPUs (-j 1, the default: all)
         return RayEngine(address=address,

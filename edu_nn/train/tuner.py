@@ -314,6 +314,10 @@ class _Search:
         if engine not in ("local", "ray"):
             raise ValueError(f"engine must be 'local' (n_jobs processes here) or 'ray' (trials "
                              f"as Ray tasks), got {engine!r}")
+        if address is not None and n_jobs > 1:  # would be ignored: say so instead
+            raise ValueError(f"n_jobs={n_jobs} has no effect with address=: on a cluster, the "
+                             f"CPUs its nodes were started with ('ray start --num-cpus N') "
+                             f"decide how many trials run at a time; leave n_jobs out")
         if address is not None and engine != "ray":
             raise ValueError("address= is the Ray cluster of engine='ray'; the local engine "
                              "runs trials on this machine")
