@@ -216,6 +216,7 @@ class _Tracer:
         self.names: dict[int, str] = dict(inputs)  # id(array) -> name
         self.places = places                        # id(array) -> place (where it lives)
         self.reads: dict[str, tuple] = {}           # a-name -> place
+        self.read_arrays: dict[str, Any] = {}       # a-name -> the array read
         self.consts: list[Any] = []                 # arrays with no place: constants
         self.const_names: dict[int, str] = {}
         self.keep: list[Any] = []                   # every array seen stays alive (ids)
@@ -276,6 +277,7 @@ class _Tracer:
                 return self._const(value)
             name = f"a{len(self.reads)}"
             self.reads[name] = place
+            self.read_arrays[name] = value
             self.names[id(value)] = name
             self.keep.append(value)
         return _Ref(name)
@@ -1074,7 +1076,7 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
         L.append(f"    if {name} is None: raise _Retrace({_describe(place) + ' is missing'!r})")
     for name, place in tracer.reads.items():
         if name in needed or name in pre_needed:
-            arr = tracer.keep[list(tracer.reads).index(name)]
+            arr = tracer.read_arrays[name]
             sh = w.arg(_Const(tuple(arr.shape)))
             dt = w.arg(_Const(arr.dtype))
             L.append(f"    if tuple({name}.shape) != {sh} or {name}.dtype != {dt}: raise "
@@ -1134,6 +1136,7 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     else:
         L.append(f"    return {outs[0]}")
     w.globals["C"] = w.consts
+    entry.namespace = w.globals  # the replay's names (a test breaks a primitive here)
     source = "\n".join(L)
     entry.source = source if not jax_mode else entry.body_source + "\n\n" + source
     # the replay without the check=True taps, and with them
@@ -1248,10 +1251,9 @@ def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where:
 
 def _bind_prim(w: _CodeWriter, entry: _Entry, prim: str, method) -> str:
     name = f"P_{prim}"
-    if w.globals.get(name) is not method and name in w.globals:
-        name = f"P_{prim}_{len(w.globals)}"
-    w.globals[name] = method
-    entry.prims[prim] = method
+    if name not in w.globals:
+        w.globals[name] = method
+        entry.prims[prim] = method
     return name
 
 

@@ -1,0 +1,316 @@
+"""edu_nn.compile: a compiled training step gives the eager step's numbers, and its guards hold.
+
+Each case builds two identical models (same seed), steps one eagerly and the other through
+``edu_nn.compile`` on the same batches with the same dropout keys (the default generator is
+reseeded before each step), and compares losses and every parameter over 200 steps in
+float64 (<= 1e-12 relative). The eager twin is the reference: compile must not change the
+numbers (float64, the same primitives in the same order).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import edu_nn
+from edu_nn import nn, optim
+from edu_nn.compiled_step import CompileError
+from edu_nn.nn import functional as F
+from edu_nn.optim import lr_scheduler as S
+
+STEPS = 200
+RTOL = 1e-12
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Dropout(0.2), nn.Linear(6, 3))
+
+
+def _cnn():
+    # No conv bias before BatchNorm (the usual choice): BatchNorm subtracts it again, so its
+    # gradient is rounding noise, and a relative comparison of noise would be meaningless
+    # (XLA's fused jit program rounds that noise differently from the eager ops).
+    return nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.BatchNorm2d(2), nn.ReLU(), nn.Dropout(0.25),
+                         nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+
+
+def _batches(backend_name, image=False, n=3, batch=5, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (batch, 1, 6, 6) if image else (batch, 4)
+    with edu_nn.use_backend(backend_name):
+        return [(edu_nn.tensor(rng.standard_normal(shape), dtype="float64"),
+                 edu_nn.tensor(rng.integers(0, 3, batch))) for _ in range(n)]
+
+
+def _twins(backend_name, make_model, make_opt, make_sched=None):
+    """Two identical (model, optimizer, scheduler, step) tuples: eager and compiled."""
+    out = []
+    for compiled in (False, True):
+        with edu_nn.use_backend(backend_name):
+            edu_nn.manual_seed(0)
+            model = make_model().double()
+            opt = make_opt(model.parameters())
+            sched = make_sched(opt) if make_sched else None
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        out.append((model, opt, sched, edu_nn.compile(step) if compiled else step))
+    return out
+
+
+def _assert_close(a, b, what):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = np.maximum(np.abs(b), 1e-300)
+    worst = float(np.max(np.abs(a - b) / scale)) if a.size else 0.0
+    assert worst <= RTOL, f"{what}: relative difference {worst:.3g} > {RTOL}"
+
+
+def _run(backend_name, twins, batches, steps=STEPS, plateau=False):
+    (m1, o1, s1, eager), (m2, o2, s2, compiled) = twins
+    for i in range(steps):
+        x, y = batches[i % len(batches)]
+        edu_nn.manual_seed(1000 + i)
+        l1 = eager(x, y)
+        edu_nn.manual_seed(1000 + i)
+        l2 = compiled(x, y)
+        _assert_close(l2.item(), l1.item(), f"loss at step {i}")
+        for s, loss in ((s1, l1), (s2, l2)):
+            if s is not None:
+                s.step(loss.item()) if plateau else s.step()
+    for (name, p), q in zip(m1.state_dict().items(), m2.state_dict().values()):
+        _assert_close(q.numpy(), p.numpy(), f"{name} after {steps} steps")
+    assert compiled.traces == 1 and compiled.replays == steps - 2, compiled
+    return compiled
+
+
+OPTIMIZERS = {
+    "sgd": lambda p: optim.SGD(p, lr=0.1),
+    "sgd_momentum": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "sgd_nesterov": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
+    "adagrad": lambda p: optim.Adagrad(p, lr=0.1, lr_decay=1e-3, weight_decay=1e-3),
+    "rmsprop": lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True),
+    "adadelta": lambda p: optim.Adadelta(p, lr=1.0, weight_decay=1e-3),
+    "adam": lambda p: optim.Adam(p, lr=0.01, weight_decay=1e-3),
+    "adam_amsgrad": lambda p: optim.Adam(p, lr=0.01, amsgrad=True, maximize=False),
+    "adamw": lambda p: optim.AdamW(p, lr=0.01),
+}
+
+
+@pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
+def test_mlp_with_every_optimizer_matches_eager_over_200_steps(backend_name, opt_name):
+    twins = _twins(backend_name, _mlp, OPTIMIZERS[opt_name])
+    _run(backend_name, twins, _batches(backend_name))
+
+
+def test_cnn_with_batchnorm_and_dropout_matches_eager_over_200_steps(backend_name):
+    twins = _twins(backend_name, _cnn, OPTIMIZERS["adam"])
+    compiled = _run(backend_name, twins, _batches(backend_name, image=True))
+    # the running statistics and the batch count are state of the replay, not constants
+    bn1, bn2 = twins[0][0][1], twins[1][0][1]
+    assert bn2.num_batches_tracked.item() == bn1.num_batches_tracked.item() == STEPS
+    assert compiled.graph().count("mean") >= 2  # batch statistics: mean and variance
+
+
+SCHEDULERS = {
+    "step": lambda o: S.StepLR(o, step_size=7, gamma=0.5),
+    "multistep": lambda o: S.MultiStepLR(o, milestones=[20, 90], gamma=0.3),
+    "exponential": lambda o: S.ExponentialLR(o, gamma=0.99),
+    "cosine": lambda o: S.CosineAnnealingLR(o, T_max=50),
+    "cosine_restarts": lambda o: S.CosineAnnealingWarmRestarts(o, T_0=30),
+    "linear": lambda o: S.LinearLR(o, total_iters=40),
+    "constant": lambda o: S.ConstantLR(o, total_iters=40),
+    "polynomial": lambda o: S.PolynomialLR(o, total_iters=150, power=2.0),
+    "lambda": lambda o: S.LambdaLR(o, lambda e: 1.0 / (1 + e)),
+    "multiplicative": lambda o: S.MultiplicativeLR(o, lambda e: 0.995),
+    "onecycle": lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=STEPS),
+    "sequential": lambda o: S.SequentialLR(o, [S.LinearLR(o, total_iters=10),
+                                               S.ExponentialLR(o, gamma=0.98)],
+                                           milestones=[10]),
+    "chained": lambda o: S.ChainedScheduler([S.ExponentialLR(o, gamma=0.99),
+                                             S.StepLR(o, step_size=20, gamma=0.5)]),
+    "plateau": lambda o: S.ReduceLROnPlateau(o, patience=2, factor=0.5),
+}
+
+
+@pytest.mark.parametrize("sched_name", list(SCHEDULERS))
+def test_every_scheduler_changes_the_compiled_learning_rate(backend_name, sched_name):
+    """The scheduler runs outside the compiled step; each replay reads the group's current
+    options (OneCycleLR also cycles Adam's beta1)."""
+    opt = OPTIMIZERS["adam"] if sched_name == "onecycle" else OPTIMIZERS["sgd_momentum"]
+    twins = _twins(backend_name, _mlp, opt, SCHEDULERS[sched_name])
+    _run(backend_name, twins, _batches(backend_name), plateau=sched_name == "plateau")
+    lrs = twins[1][1].param_groups[0]["lr"]
+    assert lrs == twins[0][1].param_groups[0]["lr"]
+
+
+# ------------------------------------------------------------------ guards
+def _one(backend_name, make_opt=OPTIMIZERS["adam"], model=_mlp):
+    twins = _twins(backend_name, model, make_opt)
+    return twins
+
+
+def _step_both(twins, x, y, seed=7):
+    (_, _, _, eager), (_, _, _, compiled) = twins
+    edu_nn.manual_seed(seed)
+    l1 = eager(x, y)
+    edu_nn.manual_seed(seed)
+    l2 = compiled(x, y)
+    _assert_close(l2.item(), l1.item(), "loss")
+    for p, q in zip(twins[0][0].parameters(), twins[1][0].parameters()):
+        _assert_close(q.detach().numpy(), p.detach().numpy(), "parameter")
+
+
+def test_a_new_batch_shape_gets_its_own_trace(backend_name):
+    twins = _one(backend_name)
+    small, big = _batches(backend_name, batch=5), _batches(backend_name, batch=7, seed=1)
+    compiled = twins[1][3]
+    for i in range(3):
+        _step_both(twins, *small[i])
+    assert compiled.traces == 1
+    for i in range(3):
+        _step_both(twins, *big[i])
+    assert compiled.traces == 2 and compiled.eager_calls == 2  # one warm-up per shape
+    _step_both(twins, *small[0])
+    assert compiled.traces == 2 and compiled.replays == 3
+
+
+def test_eval_mode_retraces_and_matches_eager(backend_name):
+    twins = _one(backend_name)
+    batches = _batches(backend_name)
+    for i in range(3):
+        _step_both(twins, *batches[i])
+    twins[0][0].eval()
+    twins[1][0].eval()
+    _step_both(twins, *batches[0])  # dropout off: the guard on training fails, retrace
+    assert twins[1][3].traces == 2
+    _step_both(twins, *batches[1])
+    assert twins[1][3].replays == 2
+
+
+def test_a_changed_branch_on_an_option_retraces(backend_name):
+    """weight_decay 0 -> 0.1 takes another Python branch in Adam: a guard, not a constant."""
+    twins = _one(backend_name, lambda p: optim.Adam(p, lr=0.01))
+    batches = _batches(backend_name)
+    for i in range(3):
+        _step_both(twins, *batches[i])
+    for t in twins:
+        t[1].param_groups[0]["weight_decay"] = 0.1
+        t[1].param_groups[0]["lr"] = 0.03  # a plain new value: read at the next call
+    _step_both(twins, *batches[0])
+    assert twins[1][3].traces == 2
+
+
+def test_an_out_of_range_label_runs_eagerly_and_raises_the_eager_error(backend_name):
+    """Cross-entropy's class-range check depends on the input only: it runs on the concrete
+    labels before the compiled step; when it disagrees the step runs eagerly, whose error is
+    the clear one, and nothing was updated."""
+    twins = _one(backend_name)
+    batches = _batches(backend_name)
+    for i in range(3):
+        _step_both(twins, *batches[i])
+    model, _, _, compiled = twins[1]
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    with edu_nn.use_backend(backend_name):
+        bad = edu_nn.tensor(np.array([0, 1, 7, 1, 0]))
+    with pytest.raises((IndexError, ValueError), match="7"):
+        compiled(batches[0][0], bad)
+    for p, b in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.detach().numpy(), b)
+
+
+def test_reading_a_computed_value_inside_the_step_is_refused_or_runs_eagerly(backend_name):
+    with edu_nn.use_backend(backend_name):
+        edu_nn.manual_seed(0)
+        model = _mlp().double()
+        opt = optim.SGD(model.parameters(), lr=0.1)
+    x, y = _batches(backend_name)[0]
+    seen = []
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        seen.append(loss.item())  # Python reads a value of the state: not capturable
+        loss.backward()
+        opt.step()
+        return loss
+    strict = edu_nn.compile(step)
+    strict(x, y)
+    with pytest.raises(CompileError, match="item"):
+        strict(x, y)
+    loose = edu_nn.compile(step, fullgraph=False)
+    loose(x, y)
+    with pytest.warns(RuntimeWarning, match="runs eagerly"):
+        loose(x, y)
+    n = len(seen)
+    loose(x, y)
+    assert len(seen) == n + 1  # eager: the Python code ran
+
+
+def test_a_scheduler_inside_the_compiled_step_is_refused(backend_name):
+    with edu_nn.use_backend(backend_name):
+        model = _mlp().double()
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        sched = S.StepLR(opt, step_size=2)
+    x, y = _batches(backend_name)[0]
+
+    @edu_nn.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss
+    step(x, y)
+    with pytest.raises(CompileError, match="scheduler.step"):
+        step(x, y)
+
+
+def test_check_true_passes_on_a_correct_step_and_names_a_broken_op(backend_name):
+    twins = _one(backend_name)
+    twins[1] = twins[1][:3] + (edu_nn.compile(twins[1][3].fn, check=True),)
+    batches = _batches(backend_name)
+    for i in range(4):
+        _step_both(twins, *batches[i % 3])  # traced at 2, checked at 3 and 4
+    compiled = twins[1][3]
+    assert compiled.replays == 2
+    # a deliberately broken replay: the compiled relu is off by a little
+    compiled.check = True
+    entry = compiled._last
+    entry.checked = 0
+    b = edu_nn.get_backend(backend_name)
+    entry.namespace["P_relu"] = lambda v: b.multiply(b.relu(v), 1.0 + 1e-9)
+    with pytest.raises(CompileError, match=r"first op whose compiled output differs[\s\S]*"
+                                           r"relu\(v0\)"):
+        compiled(*batches[0])
+
+
+def test_graph_and_code_show_the_static_step(backend_name):
+    twins = _one(backend_name)
+    batches = _batches(backend_name)
+    for i in range(2):
+        _step_both(twins, *batches[i])
+    compiled = twins[1][3]
+    text = str(compiled.graph())
+    assert text.startswith(f"static graph on the {backend_name} backend")
+    assert "linear(x0, a" in text and "relu_backward(" in text and "addcdiv(" in text
+    assert "optimizer state 'step' <- s" in text  # the step count is recomputed, not frozen
+    assert "random_bernoulli(k0" in text          # dropout's key is drawn at every call
+    assert "def run(" in compiled.code()
+
+
+def test_compile_forms_and_bad_arguments():
+    def f(x):
+        return x
+    assert isinstance(edu_nn.compile(f), edu_nn.compiled_step.CompiledStep)
+    assert isinstance(edu_nn.compile()(f), edu_nn.compiled_step.CompiledStep)
+    assert edu_nn.compile(f, disable=True) is f
+    with pytest.raises(TypeError, match="expected a function"):
+        edu_nn.compile(3)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        edu_nn.compile(f, colour="red")
+    with pytest.raises(CompileError, match="hashable"):
+        edu_nn.compile(f)([1, 2])
