@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import builtins
 import gc
+import re
 import math
 import operator
 import warnings
@@ -217,6 +218,7 @@ class _Tracer:
         self.places = places                        # id(array) -> place (where it lives)
         self.reads: dict[str, tuple] = {}           # a-name -> place
         self.read_arrays: dict[str, Any] = {}       # a-name -> the array read
+        self.results: dict[str, Any] = {}           # v-name -> the array computed
         self.consts: list[Any] = []                 # arrays with no place: constants
         self.const_names: dict[int, str] = {}
         self.keep: list[Any] = []                   # every array seen stays alive (ids)
@@ -305,6 +307,7 @@ class _Tracer:
             name = f"v{index}"
             self.names[id(result)] = name
             self.keep.append(result)
+            self.results[name] = result
             return name
         if isinstance(result, (list, tuple)) and result and all(
                 self.backend.is_array(r) for r in result):
@@ -384,6 +387,12 @@ def _find_places(b: Backend):
                 if isinstance(v, Tensor) and v.backend is b:
                     places[id(v.array)] = ("state", d, key)
     return places, tensors, optimizers, modules
+
+
+def _same_place(p, q) -> bool:
+    """Places hold Tensors and dicts: compare them by identity (Tensor == is elementwise)."""
+    return (p is not None and q is not None and len(p) == len(q) and p[0] == q[0]
+            and all(a is b or (type(a) is str and a == b) for a, b in zip(p[1:], q[1:])))
 
 
 def _place_array(place):
@@ -698,8 +707,7 @@ def _signature(args, kwargs):
     for a in args:
         if isinstance(a, Tensor):
             arr = a.array
-            parts.append((id(a.backend), tuple(arr.shape), str(arr.dtype), a.device,
-                          a.requires_grad))
+            parts.append((id(a.backend), arr.shape, arr.dtype, a.device, a.requires_grad))
         else:
             try:
                 hash(a)
@@ -889,12 +897,12 @@ def _trace(step: CompiledStep, b: Backend, sig, call, args):
                 if isinstance(v, Tensor) and v.backend is b:
                     name = tracer.names.get(id(v.array))
                     place = places.get(id(v.array))
-                    if name is None and place == ("state", d, key):
+                    if name is None and _same_place(place, ("state", d, key)):
                         continue  # not used by this step
                     if name is None:
                         raise CompileError(f"edu_nn.compile: optimizer state {key!r} was "
                                            f"created during the traced call")
-                    if name.startswith("v") or place != ("state", d, key):
+                    if name.startswith("v") or not _same_place(place, ("state", d, key)):
                         writes.append((("state", d, key), name))
     writes = [(p, n) for p, n in writes if not (p[0] == "tensor" and any(
         q[0] == "state" and q[1].get(q[2]) is p[1] for q, _ in writes))]
@@ -978,6 +986,9 @@ def _outs(r: _Record):
     return r.out if isinstance(r.out, tuple) else (r.out,)
 
 
+#: Primitives whose value depends only on their argument's shape and dtype (guarded).
+_SHAPE_ONLY = {"ones_like", "zeros_like", "full_like", "empty_like"}
+
 _SCALAR_CODE = {"add": "{} + {}", "sub": "{} - {}", "mul": "{} * {}", "truediv": "{} / {}",
                 "pow": "{} ** {}", "floordiv": "{} // {}", "mod": "{} % {}", "neg": "-{}",
                 "abs": "abs({})"}
@@ -993,6 +1004,7 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     w.base = 0
     g = w.globals
     g.update(_Retrace=_Retrace, _DataCheck=_DataCheck, CompileError=CompileError,
+             _host_value=_host_value,
              _make=Tensor._make, B=b, np=np, _same=_same_value, _bump=_bump)
     records = tracer.records
 
@@ -1005,6 +1017,22 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
             keep[r.index] = True
             needed |= r.uses
     live = [r for r in records if keep[r.index]]
+    # constant folding: a pure record whose inputs are all constants (or that only reads a
+    # shape, like ones_like: shapes are guarded) gives the traced value at every call
+    protected = set(out_names) | {n for _, n in writes}
+    for r in live:
+        if r.kwargs.get("inplace") is not None and r.args and isinstance(r.args[0], _Ref):
+            protected.add(r.args[0].text)
+    folded: dict[str, str] = {}
+    for r in live:
+        if (r.is_sync or r.inplace or r.prim.startswith("random_") or not isinstance(r.out, str)
+                or r.out in protected or r.out not in tracer.results):
+            continue
+        if r.prim in _SHAPE_ONLY or all(u in folded for u in r.uses):
+            folded[r.out] = w.arg(_Const(tracer.results[r.out]))
+    live = [r for r in live if r.out not in folded]
+    for r in live:
+        r.uses = {u for u in r.uses if u not in folded}
     # input-only host syncs and what they need run first
     pre_needed: set[str] = set()
     pre = [False] * len(records)
@@ -1015,9 +1043,21 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
                 pre_needed |= r.uses
     first = [r for r in live if pre[r.index]]
     rest = [r for r in live if not pre[r.index]]
+    if jax_mode:
+        # JAX: every record is in the one jit program, host syncs too (as jnp reductions
+        # returned with the results); they are compared before anything is written back,
+        # so a changed one (an input-only data check or not) leaves the state untouched
+        # and the step runs eagerly instead.
+        first, rest = [], live
     scalars_used = {u for r in live for u in r.uses if u.startswith("s")}
     scalars_used |= {f"s{node}" for _, _, node, _ in tracer.state_writes}
 
+    entry.own = {name for name, place in tracer.reads.items()
+                 if place[0] == "tensor" and any(_same_place(q, place) for q, _ in writes)}
+    entry.last_use = {}
+    for r in live:
+        for u in r.uses:
+            entry.last_use[u] = r.index
     L = w.lines
     L.append("def run(ARGS, TAP=None):")
     # -- guards: nothing has changed yet when one fails
@@ -1050,16 +1090,24 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
         node = tracer.scalars[i]
         if f"s{i}" in wanted and node[0] != "leaf":
             wanted |= _names_in(node[1:])
+    seen_expr: dict[str, str] = {}
+    rename: dict[str, str] = {}  # a repeated expression (1 - beta1 per parameter): computed once
     for i, node in enumerate(tracer.scalars):
         if f"s{i}" not in wanted:
             continue
         if node[0] == "leaf":
             _, (kind, d, key, idx), _t = node
             dn = w.bind("G" if kind == "group" else "ST", d)
-            L.append(f"    s{i} = {dn}[{key!r}]" + ("" if idx is None else f"[{idx}]"))
+            expr = f"{dn}[{key!r}]" + ("" if idx is None else f"[{idx}]")
         else:
             op, a, bb = node
-            L.append(f"    s{i} = " + _SCALAR_CODE[op].format(w.arg(a), w.arg(bb)))
+            expr = _SCALAR_CODE[op].format(*(rename.get(x, x) for x in (w.arg(a), w.arg(bb))))
+        if expr in seen_expr:
+            rename[f"s{i}"] = seen_expr[expr]
+            continue
+        seen_expr[expr] = f"s{i}"
+        L.append(f"    s{i} = {expr}")
+    entry.scalar_rename = rename
     for template, a, bb, expected in dict.fromkeys(
             (t, repr(a_), repr(b_), e) for t, a_, b_, e in tracer.guards):
         a, bb = _Ref(a) if a.startswith("s") else eval(a), (
@@ -1073,17 +1121,23 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
         if name not in needed and name not in pre_needed:
             continue
         L.append(f"    {name} = {_read_code(w, place)}")
-        L.append(f"    if {name} is None: raise _Retrace({_describe(place) + ' is missing'!r})")
+        if place[0] == "grad":
+            L.append(f"    if {name} is None: raise _Retrace("
+                     f"{_describe(place) + ' is missing'!r})")
     for name, place in tracer.reads.items():
-        if name in needed or name in pre_needed:
+        if (name in needed or name in pre_needed) and place[0] != "state":
             arr = tracer.read_arrays[name]
-            sh = w.arg(_Const(tuple(arr.shape)))
+            sh = w.arg(_Const(arr.shape))
             dt = w.arg(_Const(arr.dtype))
-            L.append(f"    if tuple({name}.shape) != {sh} or {name}.dtype != {dt}: raise "
+            L.append(f"    if {name}.shape != {sh} or {name}.dtype != {dt}: raise "
                      f"_Retrace({_describe(place) + ' changed shape or dtype'!r})")
     # -- input-only data checks
     _emit_records(w, first, entry, jax_mode=False, where="pre")
     # -- keys: drawn from the same generators as the eager step
+    if jax_mode:  # remembered, to be put back if a host sync sends the step to eager mode
+        for j, gen in enumerate(entry.generators):
+            gname = w.bind("GEN", gen)
+            L.append(f"    GK{j} = ({gname}.key, {gname}.draws)")
     for i, (gen, _key) in enumerate(tracer.keys):
         gname = w.bind("GEN", gen)
         if jax_mode:
@@ -1096,17 +1150,18 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     post = [r for r in rest if r.is_sync]
     post_args = [_code(r.args[0]) if r.args else "None" for r in post]
     if jax_mode:
-        sync_vals = [_code(r.args[0]) for r in post]
+        sync_vals = [f"{_bind_sync(w, r.prim)}({_code(r.args[0])})" for r in post]
         used = {u for r in rest for u in r.uses} | set(results) | _names_in(
             tuple(r.args[:1] for r in post))
-        body_in = sorted((u for u in used if not _defined_in(u, rest)), key=_order)
+        body_in = sorted({rename.get(u, u) for u in used if not _defined_in(u, rest)},
+                         key=_order)
         body = _CodeWriter()
         body.globals, body.consts = w.globals, w.consts
         body.lines.append(f"def body({''.join(u + ', ' for u in body_in)}TAP=None):")
         _emit_records(body, [r for r in rest if not r.is_sync], entry, jax_mode=True,
                       where="body")
         body.lines.append(f"    return ({', '.join(results + sync_vals)},)")
-        src = "\n".join(body.lines)
+        src = _renamed("\n".join(body.lines), {**rename, **folded})
         exec(builtins.compile(src, "<edu_nn.compile body>", "exec"), w.globals)
         w.globals["JIT"] = _jax_jit(b, w.globals["body"])
         w.globals["BODY"] = w.globals["body"]
@@ -1116,10 +1171,11 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
                  f"BODY({''.join(u + ', ' for u in body_in)}TAP=TAP)")
         L.append(f"    ({outs},) = R" if (results or post) else "    pass")
         for i, r in enumerate(post):
-            p = w.bind("P_", getattr(b, r.prim))
             c = w.arg(_Const(r.value))
-            L.append(f"    if not _same({p}(q{i}), {c}): raise CompileError("
-                     f"{_sync_message(r)!r})")
+            restore = "".join(f"{w.bind('GEN', gen)}.key, {w.bind('GEN', gen)}.draws = "
+                              f"GK{j}; " for j, gen in enumerate(entry.generators))
+            L.append(f"    if not _same(_host_value({r.prim!r}, q{i}), {c}): "
+                     f"{restore}raise _DataCheck({r.index})")
     else:
         _emit_records(w, rest, entry, jax_mode=False, where="body")
     # -- writes back
@@ -1135,6 +1191,8 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
                  f"{',)' if result_type is tuple else ']'}")
     else:
         L.append(f"    return {outs[0]}")
+    rename.update(folded)
+    L[:] = [_renamed(line, rename) for line in L]
     w.globals["C"] = w.consts
     entry.namespace = w.globals  # the replay's names (a test breaks a primitive here)
     source = "\n".join(L)
@@ -1147,6 +1205,36 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     exec(builtins.compile(source.replace("def run(", "def run_checked(", 1), "<edu_nn.compile check>",
                  "exec"), w.globals)
     entry.debug_run = w.globals["run_checked"]
+
+
+_NAME = re.compile(r"\b[sv]\d+\b")
+
+
+def _renamed(text: str, rename: dict) -> str:
+    """``text`` with each value name replaced by its rename (a repeated scalar expression by
+    its first occurrence, a folded value by its constant)."""
+    return _NAME.sub(lambda m: rename.get(m.group(0), m.group(0)), text) if rename else text
+
+
+#: A host sync computed inside a jit program: the jnp reduction, then its Python value.
+_JAX_SYNCS = {"any": "any", "all": "all", "count_nonzero": "count_nonzero"}
+
+
+def _bind_sync(w: _CodeWriter, prim: str) -> str:
+    import jax.numpy as jnp
+    fn = {"any": jnp.any, "all": jnp.all, "count_nonzero": jnp.count_nonzero}.get(
+        prim, lambda x: x)  # item, to_numpy: the array itself
+    name = f"SYNC_{prim}"
+    w.globals[name] = fn
+    return name
+
+
+def _host_value(prim: str, q):
+    value = np.asarray(q)
+    if prim == "to_numpy":
+        return value
+    value = value.item() if value.size == 1 else value
+    return bool(value) if prim in ("any", "all") else value
 
 
 def _defined_in(name, records) -> bool:
@@ -1232,8 +1320,16 @@ def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where:
         if jax_mode and r.prim.startswith("random_"):
             method = _jax_random(b, r.prim)
         p = w.bind(f"P_{r.prim}_", method) if False else _bind_prim(w, entry, r.prim, method)
+        kwargs = {k: w.arg(v) for k, v in r.kwargs.items()}
+        first = r.args[0].text if r.args and isinstance(r.args[0], _Ref) else None
+        if (not jax_mode and kwargs.get("inplace") == "False" and first in entry.own
+                and entry.last_use.get(first) == r.index):
+            # A parameter's update: made out of place while tracing (the tracer holds every
+            # array), in place at replay when nothing else refers to the array, exactly as
+            # the eager optimizer decides (Optimizer.step's xp.unshared(param, 2)).
+            kwargs["inplace"] = f"{_bind_prim(w, entry, 'unshared', b.unshared)}({first}, 2)"
         call = f"{p}(" + ", ".join([w.arg(a) for a in r.args]
-                                   + [f"{k}={w.arg(v)}" for k, v in r.kwargs.items()]) + ")"
+                                   + [f"{k}={v}" for k, v in kwargs.items()]) + ")"
         if r.is_sync:
             c = w.arg(_Const(r.value))
             if where == "pre":
