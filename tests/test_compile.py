@@ -314,3 +314,51 @@ def test_compile_forms_and_bad_arguments():
         edu_nn.compile(f, colour="red")
     with pytest.raises(CompileError, match="hashable"):
         edu_nn.compile(f)([1, 2])
+
+
+# ------------------------------------------------------------------ fit and the CLI
+def test_fit_with_compile_gives_the_eager_history(backend_name, monkeypatch):
+    from edu_nn.train import fit
+    from edu_nn.utils.data import DataLoader, TensorDataset
+    made = []
+    import sys
+    fit_mod = sys.modules["edu_nn.train.fit"]
+    real = fit_mod._compiled_step
+    monkeypatch.setattr(fit_mod, "_compiled_step", lambda *a: made.append(real(*a)) or made[-1])
+    rng = np.random.default_rng(3)
+    with edu_nn.use_backend(backend_name):
+        x = edu_nn.tensor(rng.standard_normal((23, 4)), dtype="float64")  # last batch: 3
+        y = edu_nn.tensor(rng.integers(0, 3, 23))
+    histories, models = [], []
+    for compiled in (False, True):
+        with edu_nn.use_backend(backend_name):
+            edu_nn.manual_seed(0)
+            model = _mlp().double()
+            opt = optim.Adam(model.parameters(), lr=0.01)
+        loader = DataLoader(TensorDataset(x, y), batch_size=5)
+        edu_nn.manual_seed(1)
+        h = fit(model, nn.CrossEntropyLoss(), opt, loader, loader, epochs=4,
+                progress=False, compile=compiled)
+        histories.append(h.history)
+        models.append(model)
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        _assert_close(histories[1][key], histories[0][key], key)
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        _assert_close(q.detach().numpy(), p.detach().numpy(), "parameter after fit")
+    # 5 batches per epoch (4 of 5 samples, 1 of 3): each shape warmed up, traced, replayed
+    assert made and made[0].traces == 2 and made[0].replays == 20 - 4, made
+
+
+def test_cli_train_compile_gives_the_eager_run(tmp_path):
+    import json
+    from edu_nn.cli import main
+    runs = {}
+    for flag in ((), ("--compile",)):
+        out = tmp_path / ("c" if flag else "e")
+        assert main(["train", "--data", "moons", "--epochs", "3", "--no-plots",
+                     "--no-progress", "--out", str(out), *flag]) == 0
+        with open(out / "metrics.json") as f:
+            runs[bool(flag)] = json.load(f)
+    assert runs[True]["config"]["compile"] is True
+    assert runs[True]["history"]["train_loss"] == runs[False]["history"]["train_loss"]
+    assert runs[True]["test_accuracy"] == runs[False]["test_accuracy"]
