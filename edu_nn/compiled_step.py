@@ -887,6 +887,17 @@ def _trace(step: CompiledStep, b: Backend, sig, call, args):
                     raise CompileError("edu_nn.compile: a gradient was set to an array no "
                                        "recorded primitive made")
                 writes.append((("grad", t), name))
+    owned = {id(t) for m in modules for t in _module_tensors(m)}
+    owned |= {id(v) for m in modules for v in vars(m).values() if isinstance(v, Tensor)}
+    owned |= {id(p) for o in optimizers for g in o.param_groups for p in g["params"]}
+    for name, place in tracer.reads.items():
+        if place[0] == "tensor" and id(place[1]) not in owned:
+            raise _EagerOnly(
+                f"the step reads a Tensor of shape {tuple(place[1].array.shape)} that is not "
+                f"one of its arguments nor a parameter, buffer or attribute of a module (data "
+                f"taken from the enclosing scope?); a replay would not see that variable "
+                f"rebound to another Tensor. Pass it to the compiled step as an argument",
+                result)
     touched = {id(p[1]) for p in tracer.reads.values() if p[0] != "state"}
     touched |= {id(p[1]) for p, _ in writes}
     optimizers = [o for o in optimizers if any(

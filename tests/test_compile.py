@@ -362,3 +362,23 @@ def test_cli_train_compile_gives_the_eager_run(tmp_path):
     assert runs[True]["config"]["compile"] is True
     assert runs[True]["history"]["train_loss"] == runs[False]["history"]["train_loss"]
     assert runs[True]["test_accuracy"] == runs[False]["test_accuracy"]
+
+
+def test_data_from_the_enclosing_scope_is_refused(backend_name):
+    """A replay reads places, not Python variables: a global rebound to the next batch would
+    go unseen, so the trace refuses a Tensor that is not an argument, parameter or buffer."""
+    with edu_nn.use_backend(backend_name):
+        model = _mlp().double()
+        opt = optim.SGD(model.parameters(), lr=0.1)
+    batch = {"xy": _batches(backend_name)[0]}
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(batch["xy"][0]), batch["xy"][1])
+        loss.backward()
+        opt.step()
+        return loss
+    compiled = edu_nn.compile(step)
+    compiled()
+    with pytest.raises(CompileError, match="Pass it to the compiled step as an argument"):
+        compiled()
