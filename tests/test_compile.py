@@ -300,6 +300,16 @@ def test_graph_and_code_show_the_static_step(backend_name):
     assert "optimizer state 'step' <- s" in text  # the step count is recomputed, not frozen
     assert "random_bernoulli(k0" in text          # dropout's key is drawn at every call
     assert "def run(" in compiled.code()
+    # the picture: one op box per primitive call, the arguments and state reads at level 0
+    from edu_nn.viz import draw_graph
+    picture = draw_graph(compiled)
+    graph = compiled.graph()
+    ops = [n for n in picture.nodes if n.kind == "op"]
+    assert len(ops) == len(graph.records)
+    bottom = {n.id for n in picture.nodes if n.level == 0 and n.kind == "tensor"}
+    assert {"x0", "x1"} | set(graph.reads) == bottom
+    assert any("optimizer state 'exp_avg'" in line for n in picture.nodes for line in n.lines
+               if line.startswith("->"))
 
 
 def test_compile_forms_and_bad_arguments():
