@@ -376,6 +376,12 @@ def _find_places(b: Backend):
         elif issubclass(kind, Module):
             modules.append(obj)
     places: dict[int, tuple] = {}
+    # parameters and buffers first: another Tensor may hold the same array (an op that
+    # returned its input's array), and the write must go to the module's own Tensor
+    for m in modules:
+        for t in _module_tensors(m):
+            if t.backend is b:
+                places.setdefault(id(t.array), ("tensor", t))
     for t in tensors:
         places.setdefault(id(t.array), ("tensor", t))
     for t in tensors:
@@ -600,9 +606,12 @@ class CompiledStep:
         return self._trace(sig, call, args, entries)
 
     def _trace(self, sig, call, args, entries):
-        b = _backend_of(args)
+        b = _backend_of(args, search=True)
         try:
             entry, result = _trace(self, b, sig, call, args)
+        except _NotYet as why:  # the traced call made lazy state: it was an eager warm-up
+            self.eager_calls += 1
+            return why.result
         except _EagerOnly as why:
             if self.fullgraph:
                 raise CompileError(str(why)) from None
@@ -618,7 +627,7 @@ class CompiledStep:
     def _checked_call(self, entry: _Entry, call, args):
         """Run the step eagerly from a snapshot of its state, then compiled from the same
         snapshot, and compare every primitive's result."""
-        b = _backend_of(args)
+        b = entry.backend
         snap = _Snapshot(entry)
         places, *_ = _find_places(b)
         inputs = {id(a.array): f"x{i}" for i, a in enumerate(args) if isinstance(a, Tensor)}
@@ -652,6 +661,12 @@ class _EagerOnly(Exception):
     def __init__(self, message, result):
         super().__init__(message)
         self.result = result
+
+
+class _NotYet(_EagerOnly):
+    """The traced call created optimizer state (a first step after ``opt.state.clear()``, a
+    parameter's first gradient): its graph would create it again at every replay. The call
+    counts as a warm-up; the next one traces."""
 
 
 def _difference(b, got, want):
@@ -720,11 +735,20 @@ def _signature(args, kwargs):
     return tuple(parts)
 
 
-def _backend_of(args) -> Backend:
+def _backend_of(args, search: bool = False) -> Backend:
+    """The backend a step runs on: its Tensor arguments'; for a step without any, the one
+    its optimizers' parameters live on (``search``: once per trace), else the current one."""
     from .backend_selection import get_backend
     for a in args:
         if isinstance(a, Tensor):
             return a.backend
+    if search:
+        from .optim.optimizer import Optimizer
+        found = {id(p.backend): p.backend for o in gc.get_objects()
+                 if issubclass(type(o), Optimizer) for g in o.param_groups
+                 for p in g["params"]}
+        if len(found) == 1:
+            return next(iter(found.values()))
     return get_backend()
 
 
@@ -842,8 +866,12 @@ def _trace(step: CompiledStep, b: Backend, sig, call, args):
     optimizers = [o for o in optimizers if any(
         p.backend is b for g in o.param_groups for p in g["params"])]
     before = {id(t): (t.array, t.grad) for t in tensors}
+    state_keys = [(o, {id(p): set(d) for p, d in o.state.items()}) for o in optimizers]
     tracer = _Tracer(b, inputs, places)
     result = _run_traced(tracer, b, call, args, symbolize=optimizers)
+    for o, keys in state_keys:
+        if {id(p): set(d) for p, d in o.state.items()} != keys:
+            raise _NotYet("the optimizer made new state", result)
     if tracer.group_changed:
         raise CompileError(
             f"edu_nn.compile: the step changed the optimizer option(s) "
@@ -1086,6 +1114,12 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
         L.append(f"    if {o}.state is not {st} or {o}.param_groups is not {pg} or "
                  f"len({pg}) != {len(opt.param_groups)}: raise _Retrace('the optimizer state "
                  f"or param groups were replaced (load_state_dict, add_param_group)')")
+        used = {id(d) for d, _, _ in tracer.state_leaves} | {
+            id(place[1]) for place in tracer.reads.values() if place[0] == "state"}
+        for param, d in opt.state.items():
+            if id(d) in used:  # opt.state.clear() or a new entry: retrace (eager restarts)
+                L.append(f"    if {st}.get({w.bind('T', param)}) is not {w.bind('ST', d)}: "
+                         f"raise _Retrace('the optimizer state of a parameter was replaced')")
         for gi, group in enumerate(opt.param_groups):
             gn = w.bind("G", group)
             for key, value in group.items():

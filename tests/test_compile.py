@@ -177,6 +177,37 @@ def test_a_new_batch_shape_gets_its_own_trace(backend_name):
     assert compiled.traces == 2 and compiled.replays == 3
 
 
+def test_clearing_the_optimizer_state_restarts_it_as_in_eager(backend_name):
+    twins = _one(backend_name)
+    batches = _batches(backend_name)
+    for i in range(3):
+        _step_both(twins, *batches[i])
+    for _, opt, _, _ in twins:
+        opt.state.clear()
+    for i in range(3):
+        _step_both(twins, *batches[i], seed=20 + i)
+    assert twins[1][3].traces == 2
+
+
+def test_a_new_dtype_retraces_and_matches_eager(backend_name):
+    twins = _one(backend_name)
+    batches = _batches(backend_name)
+    for i in range(3):
+        _step_both(twins, *batches[i])
+    for model, opt, _, _ in twins:
+        model.float()
+        opt.state.clear()  # Adam's moments were float64: start them again, as in eager
+    small = [(x.float(), y) for x, y in batches]
+    for i in range(3):
+        (_, _, _, eager), (_, _, _, compiled) = twins
+        edu_nn.manual_seed(i)
+        l1 = eager(*small[i])
+        edu_nn.manual_seed(i)
+        l2 = compiled(*small[i])
+        assert l2.dtype == "float32" and abs(l2.item() - l1.item()) <= 1e-6 * abs(l1.item())
+    assert twins[1][3].traces == 2
+
+
 def test_eval_mode_retraces_and_matches_eager(backend_name):
     twins = _one(backend_name)
     batches = _batches(backend_name)
@@ -347,8 +378,9 @@ def test_fit_with_compile_gives_the_eager_history(backend_name, monkeypatch):
             opt = optim.Adam(model.parameters(), lr=0.01)
         loader = DataLoader(TensorDataset(x, y), batch_size=5)
         edu_nn.manual_seed(1)
-        h = fit(model, nn.CrossEntropyLoss(), opt, loader, loader, epochs=4,
-                progress=False, compile=compiled)
+        with edu_nn.use_backend(backend_name):
+            h = fit(model, nn.CrossEntropyLoss(), opt, loader, loader, epochs=4,
+                    progress=False, compile=compiled)
         histories.append(h.history)
         models.append(model)
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
@@ -382,13 +414,13 @@ def test_data_from_the_enclosing_scope_is_refused(backend_name):
         opt = optim.SGD(model.parameters(), lr=0.1)
     batch = {"xy": _batches(backend_name)[0]}
 
-    def step():
+    def step(y):
         opt.zero_grad()
-        loss = F.cross_entropy(model(batch["xy"][0]), batch["xy"][1])
+        loss = F.cross_entropy(model(batch["xy"][0]), y)
         loss.backward()
         opt.step()
         return loss
     compiled = edu_nn.compile(step)
-    compiled()
+    compiled(batch["xy"][1])
     with pytest.raises(CompileError, match="Pass it to the compiled step as an argument"):
-        compiled()
+        compiled(batch["xy"][1])
