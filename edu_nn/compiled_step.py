@@ -329,7 +329,7 @@ class _Tracer:
             record.out = self.name_result(result, record.index)
             if record.out is None:
                 if result is not None:  # Python got a value: a host sync, guarded
-                    record.value = _frozen(self.backend, prim, result)
+                    record.value = _frozen(result)
             elif isinstance(record.out, str):
                 record.shape, record.dtype = tuple(result.shape), self.backend.dtype_of(result)
             self.records.append(record)
@@ -339,7 +339,7 @@ class _Tracer:
         return recorded
 
 
-def _frozen(b: Backend, prim: str, value):
+def _frozen(value):
     """A host sync's value as something comparable (to_numpy returns an array)."""
     if isinstance(value, np.ndarray):
         return value.copy()
@@ -458,19 +458,40 @@ class CapturedGraph:
 class _Entry:
     """One trace, turned into a generated ``run`` function."""
 
-    def __init__(self, step: "CompiledStep", sig, fn_args) -> None:
+    def __init__(self, step: "CompiledStep", sig) -> None:
         self.step = step
         self.sig = sig
+        self.backend: Backend | None = None
         self.graph: CapturedGraph | None = None
-        self.source = ""
-        self.run = None
-        self.debug_run = None
+        self.source = ""              # the generated code (step.code())
+        self.body_source = ""         # JAX: the jitted body's code
+        self.run = None               # run(args) -> the step's result
+        self.debug_run = None         # run(args, taps): also stores every record's result
+        self.namespace: dict[str, Any] = {}   # the generated code's globals
         self.prims: dict[str, Callable] = {}
-        self.checked = 0
+        self.checked = 0              # check=True: how many calls were compared so far
+        self.places: list = []        # every place read or written (check=True snapshots)
+        self.grad_owners: list = []   # tensors whose .grad the step writes
+        self.scalar_dicts: list = []  # optimizer state dicts whose numbers the step updates
+        self.generators: list = []    # generators the step draws keys from
+        self.flags: list = []         # (module, training) guards
+        self.own: set[str] = set()    # reads of parameters the step updates
+        self.last_use: dict[str, int] = {}
+
+
+class _Const:
+    """A value to put in the constants table (``C[i]``)."""
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
 
 
 def _code(value) -> str:
-    """Python source for a recorded argument."""
+    """Python source for a recorded argument; raises _NeedConst for a value that must go to
+    the constants table (arrays, non-finite floats, anything without a literal)."""
+    if isinstance(value, _Const):
+        raise _NeedConst(value.value)
     if isinstance(value, _Ref):
         return value.text
     if isinstance(value, tuple):
@@ -510,13 +531,12 @@ class _CodeWriter:
         return name
 
     def arg(self, value) -> str:
+        """Source for a recorded argument, putting constants in the table ``C``."""
         try:
             return _code(value)
-        except _NeedConst:
-            self.consts.append(value)
-            return f"C[{len(self.consts) - 1 + self.base}]"
-
-    base = 0
+        except _NeedConst as need:
+            self.consts.append(need.args[0])
+            return f"C[{len(self.consts) - 1}]"
 
 
 # ------------------------------------------------------------------ the step
@@ -965,12 +985,12 @@ def _trace(step: CompiledStep, b: Backend, sig, call, args):
                 f"NumPy conversion); a static graph cannot follow it. Return the Tensor "
                 f"from the step and read it outside", result)
         r._state_dep = r_state
-    scalar_writes = [(f"{_where_text(d, key)}", node) for d, key, node, _ in tracer.state_writes]
+    scalar_writes = [(f"optimizer state {key!r}", node) for _, key, node, _ in tracer.state_writes]
     graph = CapturedGraph(b.name, records, tracer.reads, writes, scalar_writes,
                           [f"x{i}" for i, a in enumerate(args) if isinstance(a, Tensor)],
                           out_names)
 
-    entry = _Entry(step, sig, args)
+    entry = _Entry(step, sig)
     entry.graph = graph
     entry.backend = b
     entry.places = list(tracer.reads.values()) + [p for p, _ in writes]
@@ -994,10 +1014,6 @@ def _module_tensors(m):
     for t in m.buffers():
         if t is not None:
             yield t
-
-
-def _where_text(d, key) -> str:
-    return f"optimizer state {key!r}"
 
 
 def _names_in(value) -> set[str]:
@@ -1040,7 +1056,6 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     jax_mode = bool(getattr(b, "is_jax_like", False))
     w = _CodeWriter()
     w.consts = list(tracer.consts)
-    w.base = 0
     g = w.globals
     g.update(_Retrace=_Retrace, _DataCheck=_DataCheck, CompileError=CompileError,
              _host_value=_host_value,
@@ -1193,7 +1208,6 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     written = [n for _, n in writes if n != "None"]
     results = list(dict.fromkeys([n for n in out_names if n != "None"] + written))
     post = [r for r in rest if r.is_sync]
-    post_args = [_code(r.args[0]) if r.args else "None" for r in post]
     if jax_mode:
         sync_vals = [f"{_bind_sync(w, r.prim)}({_code(r.args[0])})" for r in post]
         used = {u for r in rest for u in r.uses} | set(results) | _names_in(
@@ -1261,10 +1275,6 @@ def _renamed(text: str, rename: dict) -> str:
     return _NAME.sub(lambda m: rename.get(m.group(0), m.group(0)), text) if rename else text
 
 
-#: A host sync computed inside a jit program: the jnp reduction, then its Python value.
-_JAX_SYNCS = {"any": "any", "all": "all", "count_nonzero": "count_nonzero"}
-
-
 def _bind_sync(w: _CodeWriter, prim: str) -> str:
     import jax.numpy as jnp
     fn = {"any": jnp.any, "all": jnp.all, "count_nonzero": jnp.count_nonzero}.get(
@@ -1288,34 +1298,6 @@ def _defined_in(name, records) -> bool:
 
 def _order(name: str):
     return (name[0], int(name[1:]) if name[1:].isdigit() else 0)
-
-
-class _Const:
-    """A value to put in the constants table (``C[i]``)."""
-    __slots__ = ("value",)
-
-    def __init__(self, value):
-        self.value = value
-
-
-_orig_code = _code
-
-
-def _code(value) -> str:  # noqa: F811  (constants wrapped in _Const go to the table)
-    if isinstance(value, _Const):
-        raise _NeedConst(value.value)
-    return _orig_code(value)
-
-
-def _CodeWriter_arg(self, value) -> str:
-    try:
-        return _code(value)
-    except _NeedConst as need:
-        self.consts.append(need.args[0])
-        return f"C[{len(self.consts) - 1}]"
-
-
-_CodeWriter.arg = _CodeWriter_arg
 
 
 def _read_code(w: _CodeWriter, place) -> str:
@@ -1364,7 +1346,7 @@ def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where:
         method = getattr(b, r.prim)
         if jax_mode and r.prim.startswith("random_"):
             method = _jax_random(b, r.prim)
-        p = w.bind(f"P_{r.prim}_", method) if False else _bind_prim(w, entry, r.prim, method)
+        p = _bind_prim(w, entry, r.prim, method)
         kwargs = {k: w.arg(v) for k, v in r.kwargs.items()}
         first = r.args[0].text if r.args and isinstance(r.args[0], _Ref) else None
         if (not jax_mode and kwargs.get("inplace") == "False" and first in entry.own
