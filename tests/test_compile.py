@@ -359,6 +359,7 @@ def test_compile_forms_and_bad_arguments():
 
 # ------------------------------------------------------------------ fit and the CLI
 def test_fit_with_compile_gives_the_eager_history(backend_name, monkeypatch):
+    """With gradient clipping: clip_grad_norm_ computes its coefficient with primitives."""
     from edu_nn.train import fit
     from edu_nn.utils.data import DataLoader, TensorDataset
     made = []
@@ -380,7 +381,7 @@ def test_fit_with_compile_gives_the_eager_history(backend_name, monkeypatch):
         edu_nn.manual_seed(1)
         with edu_nn.use_backend(backend_name):
             h = fit(model, nn.CrossEntropyLoss(), opt, loader, loader, epochs=4,
-                    progress=False, compile=compiled)
+                    progress=False, compile=compiled, grad_clip=0.5)
         histories.append(h.history)
         models.append(model)
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
