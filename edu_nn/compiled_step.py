@@ -1411,8 +1411,9 @@ def compile(fn: Callable | None = None, *, check: bool = False, fullgraph: bool 
 
     check: compare the first replays with the eager step, primitive by primitive, and raise
         :class:`CompileError` naming the first op whose output differs.
-    fullgraph: True (torch's default here is False): anything that cannot be captured raises
-        :class:`CompileError`; False: such a step runs eagerly, with a warning.
+    fullgraph: True (the default here; torch's is False, where a graph break splits the
+        step): anything that cannot be captured raises :class:`CompileError`, so a student
+        sees what broke the graph; False: such a step runs eagerly, with a warning.
     torch's other options (``mode``, ``backend``, ``dynamic``, ``options``, ``disable``) are
     accepted; ``disable=True`` returns ``fn`` itself.
     """
