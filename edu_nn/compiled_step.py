@@ -1222,7 +1222,14 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
         body.lines.append(f"    return ({', '.join(results + sync_vals)},)")
         src = _renamed("\n".join(body.lines), {**rename, **folded})
         exec(builtins.compile(src, "<edu_nn.compile body>", "exec"), w.globals)
-        w.globals["JIT"] = _jax_jit(b, w.globals["body"])
+        # The optimizer's state buffers are donated (XLA may write the new moments into the
+        # old buffers): the optimizer owns them (state_dict() hands out copies). Parameters
+        # are not: a user's state_dict() or p.array may still refer to their arrays.
+        written = [place for place, _ in writes]
+        donate = tuple(i for i, u in enumerate(body_in)
+                       if u in tracer.reads and tracer.reads[u][0] == "state"
+                       and any(_same_place(tracer.reads[u], q) for q in written))
+        w.globals["JIT"] = _jax_jit(b, w.globals["body"], donate)
         w.globals["BODY"] = w.globals["body"]
         entry.body_source = src
         outs = ", ".join(results + [f"q{i}" for i in range(len(post))])
@@ -1395,9 +1402,9 @@ def _jax_random(b, prim):
     return draw
 
 
-def _jax_jit(b, body):
+def _jax_jit(b, body, donate=()):
     import jax
-    return jax.jit(body)
+    return jax.jit(body, donate_argnums=donate)
 
 
 # ---------------------------------------------------------------------- API

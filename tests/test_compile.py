@@ -425,3 +425,23 @@ def test_data_from_the_enclosing_scope_is_refused(backend_name):
     compiled(batch["xy"][1])
     with pytest.raises(CompileError, match="Pass it to the compiled step as an argument"):
         compiled(batch["xy"][1])
+
+
+def test_arrays_the_user_holds_stay_readable(backend_name):
+    """On JAX the optimizer's state buffers are donated to the jit program; what a user can
+    hold (state_dict()'s copies, a parameter's array) must stay readable and unchanged."""
+    twins = _one(backend_name)
+    batches = _batches(backend_name)
+    for i in range(3):
+        _step_both(twins, *batches[i])
+    model, opt = twins[1][0], twins[1][1]
+    saved = opt.state_dict()
+    weight = model[0].weight.array
+    before = np.array(model[0].weight.detach().numpy())
+    moment = saved["state"][0]["exp_avg"].numpy().copy()
+    for i in range(3):
+        _step_both(twins, *batches[i])
+    np.testing.assert_array_equal(np.asarray(edu_nn.get_backend(backend_name).to_numpy(weight)),
+                                  before)
+    np.testing.assert_array_equal(saved["state"][0]["exp_avg"].numpy(), moment)
+    assert not np.array_equal(model[0].weight.detach().numpy(), before)
