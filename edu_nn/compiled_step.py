@@ -54,6 +54,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .autograd.grad_mode import is_grad_enabled
 from .backends import Backend
 from .backends.base import RandomKey
 from .tensor import Tensor
@@ -738,7 +739,10 @@ class _Snapshot:
 
 
 def _signature(args, kwargs):
-    parts = []
+    """What selects a trace: each argument's backend, shape, dtype, device and requires_grad
+    (or its value), and whether gradients are enabled (a step traced with backward must not
+    replay under no_grad())."""
+    parts = [is_grad_enabled()]
     for a in args:
         if isinstance(a, Tensor):
             arr = a.array

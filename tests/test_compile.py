@@ -445,3 +445,15 @@ def test_arrays_the_user_holds_stay_readable(backend_name):
                                   before)
     np.testing.assert_array_equal(saved["state"][0]["exp_avg"].numpy(), moment)
     assert not np.array_equal(model[0].weight.detach().numpy(), before)
+
+
+def test_no_grad_around_the_step_is_part_of_the_signature(backend_name):
+    """Traced with gradients on, a step must not replay its backward under no_grad(): there
+    the eager step fails (the loss has no graph), and so does the compiled one."""
+    twins = _one(backend_name)
+    batches = _batches(backend_name)
+    for i in range(3):
+        _step_both(twins, *batches[i])
+    for _, _, _, step in twins:
+        with edu_nn.no_grad(), pytest.raises(RuntimeError):
+            step(*batches[0])
