@@ -591,7 +591,7 @@ class CompiledStep:
             call = lambda *a: fn(*a[:n], **dict(zip(names, a[n:])))  # noqa: E731
         else:
             call = self.fn
-        sig = _signature(args, kwargs)
+        sig = _signature(args, tuple(sorted(kwargs)))
         if sig in self._eager_only:
             self.eager_calls += 1
             return call(*args)
@@ -738,11 +738,11 @@ class _Snapshot:
             g.key, g.draws = key, draws
 
 
-def _signature(args, kwargs):
+def _signature(args, keywords=()):
     """What selects a trace: each argument's backend, shape, dtype, device and requires_grad
     (or its value), and whether gradients are enabled (a step traced with backward must not
     replay under no_grad())."""
-    parts = [is_grad_enabled()]
+    parts = [is_grad_enabled(), keywords]
     for a in args:
         if isinstance(a, Tensor):
             arr = a.array

@@ -357,6 +357,17 @@ def test_compile_forms_and_bad_arguments():
         edu_nn.compile(f)([1, 2])
 
 
+def test_keyword_arguments_and_python_values_select_the_trace():
+    def scaled(x, *, factor):
+        return (x * factor).exp()
+    compiled = edu_nn.compile(scaled)
+    x = edu_nn.tensor([0.5, -1.0], dtype="float64")
+    for factor in (2.0, 2.0, 2.0, 3.0, 3.0, 3.0, 2.0):
+        np.testing.assert_array_equal(compiled(x, factor=factor).numpy(),
+                                      scaled(x, factor=factor).numpy())
+    assert compiled.traces == 2 and compiled.replays == 3
+
+
 # ------------------------------------------------------------------ fit and the CLI
 def test_fit_with_compile_gives_the_eager_history(backend_name, monkeypatch):
     """With gradient clipping: clip_grad_norm_ computes its coefficient with primitives."""
