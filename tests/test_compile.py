@@ -468,3 +468,32 @@ def test_no_grad_around_the_step_is_part_of_the_signature(backend_name):
     for _, _, _, step in twins:
         with edu_nn.no_grad(), pytest.raises(RuntimeError):
             step(*batches[0])
+
+
+def test_a_branch_on_the_state_that_changes_is_caught(backend_name):
+    """A Python branch on a value computed from the state (``if (w > 1).any()``) is kept as
+    a guard. When it flips: on JAX nothing has been written yet and the step runs eagerly;
+    on NumPy and torch the replay stops with a CompileError naming the host sync."""
+    with edu_nn.use_backend(backend_name):
+        w = nn.Parameter(edu_nn.tensor([0.2, 0.4], dtype="float64"))
+        opt = optim.SGD([w], lr=0.1)
+        x = edu_nn.tensor([-1.0, -1.0], dtype="float64")  # each step adds 0.1 to w
+
+    def step(x):
+        opt.zero_grad()
+        loss = (w * x).sum()
+        if (w > 1.0).any():           # Python reads a value of the state
+            loss = loss * 2.0
+        loss.backward()
+        opt.step()
+        return loss
+    compiled = edu_nn.compile(step)
+    # by hand: loss = -(w0 + w1); w = (0.8, 1.0) at step 7 (not > 1), (0.9, 1.1) at step 8
+    eager = [-0.6, -0.8, -1.0, -1.2, -1.4, -1.6, -1.8, -2 * (0.9 + 1.1)]
+    if backend_name == "jax":
+        assert [compiled(x).item() for _ in range(8)] == pytest.approx(eager, rel=1e-12)
+        assert compiled.traces == 1 and compiled.eager_calls == 2
+    else:
+        with pytest.raises(CompileError, match=r"any returned False"):
+            for _ in range(8):
+                compiled(x)
