@@ -261,10 +261,10 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     # -- input-only data checks
     _emit_records(w, first, entry, jax_mode=False, where="pre")
     # -- keys: drawn from the same generators as the eager step
-    if jax_mode:  # remembered, to be put back if a host sync sends the step to eager mode
-        for j, gen in enumerate(entry.generators):
-            gname = w.bind("GEN", gen)
-            L.append(f"    GK{j} = ({gname}.key, {gname}.draws)")
+    # remembered, to be put back if a host sync sends the step to eager mode
+    for j, gen in enumerate(entry.generators):
+        gname = w.bind("GEN", gen)
+        L.append(f"    GK{j} = ({gname}.key, {gname}.draws)")
     for i, (gen, _key) in enumerate(tracer.keys):
         gname = w.bind("GEN", gen)
         if jax_mode:
@@ -292,10 +292,13 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
         # The optimizer's state buffers are donated (XLA may write the new moments into the
         # old buffers): the optimizer owns them (state_dict() hands out copies). Parameters
         # are not: a user's state_dict() or p.array may still refer to their arrays.
+        # Not when the step has host syncs: a changed one sends the step to eager mode with
+        # the state as it was, and donated buffers would be gone.
         written = [place for place, _ in writes]
-        donate = tuple(i for i, u in enumerate(body_in)
-                       if u in tracer.reads and tracer.reads[u][0] == "state"
-                       and any(_same_place(tracer.reads[u], q) for q in written))
+        donate = () if post else tuple(
+            i for i, u in enumerate(body_in)
+            if u in tracer.reads and tracer.reads[u][0] == "state"
+            and any(_same_place(tracer.reads[u], q) for q in written))
         w.globals["JIT"] = _jax_jit(b, w.globals["body"], donate)
         w.globals["BODY"] = w.globals["body"]
         entry.body_source = src
@@ -416,6 +419,9 @@ def _sync_message(r: _Record) -> str:
 def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where: str):
     b = entry.backend
     L = w.lines
+    wrote = False  # has a record written into an array the step does not own?
+    restore = "".join(f"{w.bind('GEN', gen)}.key, {w.bind('GEN', gen)}.draws = GK{j}; "
+                      for j, gen in enumerate(entry.generators))
     for r in records:
         method = getattr(b, r.prim)
         if jax_mode and r.prim.startswith("random_"):
@@ -435,10 +441,15 @@ def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where:
             c = w.arg(_Const(r.value))
             if where == "pre":
                 L.append(f"    if not _same({call}, {c}): raise _DataCheck({r.index})")
+            elif not wrote:
+                # nothing written yet (only keys drawn: put back): run the step eagerly
+                L.append(f"    if not _same({call}, {c}): {restore}raise _DataCheck({r.index})")
             else:
                 L.append(f"    if not _same({call}, {c}): raise CompileError("
                          f"{_sync_message(r)!r})")
             continue
+        if kwargs.get("inplace", "False") != "False":
+            wrote = True
         outs = _outs(r)
         target = outs[0] if isinstance(r.out, str) else ", ".join(outs) + ","
         L.append(f"    {target} = {call}")
