@@ -31,6 +31,7 @@ from . import ops
 from . import interop
 from .interop import from_jax, from_torch, to_numpy
 from .serialization import load, save
+from .compiled_step import compile  # noqa: A001  (torch.compile's name)
 
 __version__ = "0.1.0"
 

@@ -16,10 +16,11 @@ synchronisations (``any``, ``item``, ``to_numpy``, ...): Python looked at a comp
 a static graph must guard or hoist them (cross-entropy's class-range check is one).
 ``inplace=True`` calls (optimizer state updated in place) are marked ``(in place)``.
 
-This is the recording half of ``edu_nn.compile`` (see docs/compile.md); replaying the graph is
-not built yet. The listing shows why replay needs more than recording: Adam's bias
-corrections and the learning rate appear as constants (``addcdiv(..., -0.0052...)``) that
-change at every step. Capturing is for teaching and inspection: it costs a Python wrapper per
+This is an inspection tool; ``edu_nn.compile`` (edu_nn/compiled_step.py, docs/compile.md)
+records the same way and replays. The listing shows why replay needs more than recording:
+Adam's bias corrections and the learning rate appear here as constants
+(``addcdiv(..., -0.0052...)``) that change at every step; ``edu_nn.compile`` follows them
+as recomputed numbers (``s12``) instead. Capturing is for teaching and inspection: it costs a Python wrapper per
 primitive call during ``capture`` only; nothing changes outside it. The values are those of
 the eager step; only the choice of in-place writes may differ (the recorder holds a reference
 to every array it saw, so parameters get new arrays during ``capture``).

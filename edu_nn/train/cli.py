@@ -112,6 +112,9 @@ def add_train_parsers(subparsers) -> None:
                       help="never show progress bars")
     train.add_argument("--no-plots", dest="plots", action="store_false",
                        help="skip curves.png (no matplotlib needed)")
+    train.add_argument("--compile", action="store_true",
+                       help="compile the training step with edu_nn.compile (a static graph "
+                            "replayed; one jit program on jax)")
     train.set_defaults(run=_run_train)
 
     tune = subparsers.add_parser(
@@ -304,7 +307,8 @@ def _run_train(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():   # fit's divergence warning, as one line
             warnings.showwarning = _show_warning
             result = run_experiment(**_options(args), lr=args.lr, seed=args.seed, out=out,
-                                    progress=args.progress, divergence=args.on_divergence)
+                                    progress=args.progress, divergence=args.on_divergence,
+                                    compile=args.compile)
     except NonFiniteLossError as exc:
         print(f"edu-nn train: {exc}", file=sys.stderr)
         return 1

@@ -247,13 +247,14 @@ def run_experiment(data: str = "mnist1d", model: str | None = None, backend: str
                    augment: str | None = None, weight_decay: float | None = None,
                    hidden: tuple[int, ...] | None = None, channels: int | None = None,
                    num_classes: int | None = None, root=None, progress: bool | None = None,
-                   log_every: int | None = None, divergence: str | None = "stop"
-                   ) -> ExperimentResult:
+                   log_every: int | None = None, divergence: str | None = "stop",
+                   compile: bool = False) -> ExperimentResult:
     """Train ``model`` on ``data`` and evaluate it; see the module doc. Arguments left as
     None take the value of :func:`recipe_for` (data, model); ``model=None`` picks
     :func:`default_model` (data). ``divergence`` is fit's: "stop" raises
     :class:`~edu_nn.train.fit.TrainingDivergedError` when the loss grows 1000-fold over its
-    best, "warn" only warns. Without a terminal (and with ``progress`` and ``log_every``
+    best, "warn" only warns. ``compile=True`` trains with fit(compile=True) (edu_nn.compile).
+    Without a terminal (and with ``progress`` and ``log_every``
     left as None) each epoch prints one summary line instead of progress bars."""
     start = time.perf_counter()
     model = default_model(data) if model is None else model
@@ -305,7 +306,7 @@ def run_experiment(data: str = "mnist1d", model: str | None = None, backend: str
         log_every = 1  # no progress bar (a log file, CI): one line per epoch
     history = fit(net, loss_fn, optimizer, train_loader, val_loader, epochs=recipe.epochs,
                   callbacks=callbacks, metrics=metrics, progress=progress, log_every=log_every,
-                  divergence=divergence)
+                  divergence=divergence, compile=compile)
 
     key = "accuracy" if classification else "mse"
     train_eval = evaluate(net, loader(splits.train), loss_fn, metrics)
@@ -325,7 +326,7 @@ def run_experiment(data: str = "mnist1d", model: str | None = None, backend: str
                    "val_fraction": val_fraction, "optimizer": "Adam", **asdict(recipe),
                    "task": splits.task, "input_shape": list(splits.input_shape),
                    "num_outputs": splits.num_outputs, "loss": type(loss_fn).__name__,
-                   "drop_last": drop_last},
+                   "drop_last": drop_last, "compile": compile},
         "sizes": {"train": len(splits.train[1]),
                   "val": 0 if splits.val is None else len(splits.val[1]),
                   "test": len(splits.test[1])},

@@ -315,9 +315,27 @@ def _check_fit_args(model, loss_fn, optimizer, epochs, grad_clip, callbacks) -> 
                             f"an instance, e.g. EarlyStopping instead of EarlyStopping()?)")
 
 
+def _compiled_step(model, loss_fn, optimizer, grad_clip):
+    """The training step of fit(compile=True), through edu_nn.compile (fullgraph=False: a
+    step that cannot be captured runs eagerly, with a warning)."""
+    from ..compiled_step import compile as compile_step
+    from ..nn.utils import clip_grad_norm_
+
+    def train_step(x, y):
+        optimizer.zero_grad()
+        output = _forward(model, x)
+        loss = loss_fn(output, y)
+        loss.backward()
+        if grad_clip is not None:
+            clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        return loss, output
+    return compile_step(train_step, fullgraph=False)
+
+
 def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, state: TrainingState,
                  callbacks, progress: _Progress, grad_clip, epoch: int,
-                 watch: _DivergenceWatch) -> dict[str, float]:
+                 watch: _DivergenceWatch, compiled=None) -> dict[str, float]:
     from ..nn.utils import clip_grad_norm_
     model.train()
     acc = _Accumulator(metric_fns)
@@ -325,6 +343,17 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, state: TrainingS
     try:
         for index, batch in enumerate(bar):
             x, y = _unpack(batch, "fit: train_loader", index)
+            if compiled is not None and isinstance(x, Tensor) and isinstance(y, Tensor):
+                # The compiled step has already updated the parameters when the loss is
+                # checked (a non-finite or diverging loss still stops training).
+                loss, output = compiled(x, y)
+                value = _loss_value(loss, "fit")
+                if not math.isfinite(value):
+                    raise _nonfinite(value, epoch, index, _first_lr(optimizer), "train",
+                                     state.global_step == 0)
+                watch.check(value, epoch, index, _first_lr(optimizer))
+                _batch_done(acc, output, y, value, index, state, callbacks, progress, bar)
+                continue
             optimizer.zero_grad()
             output = _forward(model, x)
             loss = loss_fn(output, y)
@@ -337,12 +366,7 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, state: TrainingS
             if grad_clip is not None:
                 clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
-            size = _batch_size(y)
-            acc.add(output, y, size, value)
-            state.global_step += 1
-            for cb in callbacks:
-                cb.on_batch_end(index, {"loss": value, "batch_size": size}, state)
-            progress.batch_done(bar, value, index)
+            _batch_done(acc, output, y, value, index, state, callbacks, progress, bar)
     finally:
         if hasattr(bar, "close"):
             bar.close()
@@ -352,11 +376,20 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, state: TrainingS
     return acc.means()
 
 
+def _batch_done(acc, output, y, value, index, state, callbacks, progress, bar) -> None:
+    size = _batch_size(y)
+    acc.add(output, y, size, value)
+    state.global_step += 1
+    for cb in callbacks:
+        cb.on_batch_end(index, {"loss": value, "batch_size": size}, state)
+    progress.batch_done(bar, value, index)
+
+
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 10,
         scheduler=None, callbacks=(), metrics=("accuracy",), progress: bool | None = None,
         log_every: int | None = None, grad_clip: float | None = None,
-        divergence: str | None = "stop", divergence_factor: float = DIVERGENCE_FACTOR
-        ) -> History:
+        divergence: str | None = "stop", divergence_factor: float = DIVERGENCE_FACTOR,
+        compile: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs; returns the :class:`History`.
 
     Args:
@@ -381,6 +414,10 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
             i.e. the loss grew by orders of magnitude: "stop" (raise
             :class:`TrainingDivergedError`, whose message suggests a smaller learning
             rate), "warn" (a RuntimeWarning, once, and go on) or None (no check).
+        compile: run each training step through ``edu_nn.compile`` (a static graph
+            replayed; one jit program on JAX; see docs/compile.md). The loss checks then
+            see each batch's loss after its step; a step that cannot be captured runs
+            eagerly with a warning.
 
     History keys: epoch, train_loss, train_<metric>, val_loss, val_<metric>, lr (the lr of
     the first param group during the epoch), time (seconds). A nan/inf loss raises
@@ -402,6 +439,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
     if scheduler is not None:
         callbacks.insert(0, LRSchedulerCallback(scheduler, interval="epoch"))
 
+    compiled = _compiled_step(model, loss_fn, optimizer, grad_clip) if compile else None
     history = History()
     state = TrainingState(model, optimizer, loss_fn, history, epochs)
     progress = _Progress(progress, epochs, log_every)
@@ -417,7 +455,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
             lr = _first_lr(optimizer)
             logs: dict[str, Any] = {"epoch": epoch}
             train = _train_epoch(model, loss_fn, optimizer, train_loader, metric_fns, state,
-                                 callbacks, progress, grad_clip, epoch, watch)
+                                 callbacks, progress, grad_clip, epoch, watch, compiled)
             logs.update((f"train_{k}", v) for k, v in train.items())
             if val_loader is not None:
                 val = _evaluate(model, val_loader, loss_fn, metric_fns, epoch,

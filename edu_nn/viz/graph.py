@@ -198,6 +198,12 @@ def draw_graph(output, params: Mapping[str, object] | None = None,
                show_values: bool = True) -> GraphPicture:
     """The computation graph that produced ``output`` (an edu_nn Tensor), as a picture.
 
+    ``output`` may also be a static graph, ``edu_nn.compile(step).graph()`` (or the compiled
+    step itself): then every primitive call of the whole step is an op box (forward, the
+    backward's primitives, the optimizer's update), the arguments (``x0``...) and the state it
+    reads (``a0``...) are the inputs at the bottom, and a value the step writes back names
+    where it goes.
+
     Args:
         output: the tensor whose history to draw (usually a loss). Draw it before or after
             ``output.backward()``; after, each tensor that has a ``.grad`` (the leaves, and
@@ -208,9 +214,15 @@ def draw_graph(output, params: Mapping[str, object] | None = None,
     Returns:
         a GraphPicture: shown inline by Jupyter, ``.save("g.svg")`` / ``.save("g.png")``.
     """
+    from ..compiled_step import CapturedGraph, CompiledStep
     from ..tensor import Tensor
+    if isinstance(output, CompiledStep):
+        output = output.graph()
+    if isinstance(output, CapturedGraph):
+        return _draw_static(output)
     if not isinstance(output, Tensor):
-        raise TypeError(f"draw_graph: expected an edu_nn Tensor (e.g. a loss), got "
+        raise TypeError(f"draw_graph: expected an edu_nn Tensor (e.g. a loss), or a compiled "
+                        f"step's graph (edu_nn.compile(...).graph()), got "
                         f"{type(output).__name__}")
     names = {id(t): name for name, t in (params or {}).items()}
     tensor_ids: dict[int, str] = {}
@@ -281,3 +293,44 @@ def draw_graph(output, params: Mapping[str, object] | None = None,
         nodes.append(GraphNode(node_id, "tensor", name, tuple(lines), tuple(obj.shape), grad,
                                level[node_id]))
     return GraphPicture(nodes, edges)
+
+
+def _draw_static(graph) -> GraphPicture:
+    """A GraphPicture of a compiled step's static graph (see draw_graph)."""
+    from ..compiled_step import _describe
+    writes = {name: _describe(place) for place, name in graph.writes}
+    outputs = set(graph.outputs)
+    found: list[GraphNode] = []
+    edges: list[tuple[str, str]] = []
+    level: dict[str, int] = {}
+
+    def value_node(name: str) -> str | None:
+        if name in level or not name[:1] in "xav":
+            return name if name in level else None
+        if name[0] == "v":
+            return None                               # made by a record: added there
+        label = (f"argument {name}" if name[0] == "x"
+                 else f"{name}: {_describe(graph.reads[name])}")
+        level[name] = 0
+        found.append(GraphNode(name, "tensor", label, (label,), None, None, 0))
+        return name
+
+    for r in graph.records:
+        op = f"op{r.index}"
+        inputs = [u for u in sorted(r.uses) if value_node(u) is not None]
+        level[op] = 1 + max((level[u] for u in inputs), default=-1)
+        title = ("! " if r.is_sync else "") + r.prim + (" (in place)" if r.inplace else "")
+        found.append(GraphNode(op, "op", r.prim, (title,), None, None, level[op]))
+        edges += [(u, op) for u in inputs]
+        outs = () if r.out is None else (r.out if isinstance(r.out, tuple) else (r.out,))
+        for out in outs:
+            level[out] = level[op] + 1
+            lines = [out + (" (output)" if out in outputs else "")]
+            if r.shape is not None and isinstance(r.out, str):
+                lines.append(f"{r.shape} {r.dtype}")
+            if out in writes:
+                lines.append("-> " + writes[out])
+            found.append(GraphNode(out, "tensor", out, tuple(lines), r.shape, None,
+                                   level[out]))
+            edges.append((op, out))
+    return GraphPicture(found, edges)

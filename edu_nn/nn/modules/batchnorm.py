@@ -74,7 +74,8 @@ class _BatchNorm(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             t = self.num_batches_tracked
-            t._set_array(t.backend.asarray(t.backend.item(t.array) + 1, "int64", t.device))
+            # with a primitive, not item() + 1 in Python: edu_nn.compile replays it
+            t._set_array(t.backend.add(t.array, t.backend.ones_like(t.array)))
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(t.backend.item(t.array))
         # Batch statistics in training, and also in eval when there are no running stats.

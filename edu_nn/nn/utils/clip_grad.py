@@ -44,16 +44,20 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
         norms = [xp.power(xp.sum(xp.power(xp.abs(g.array), norm_type)), 1.0 / norm_type)
                  for g in grads]
         total = xp.power(xp.sum(xp.power(xp.stack(norms), norm_type)), 1.0 / norm_type)
-    total_value = float(xp.item(total))
-    if error_if_nonfinite and not math.isfinite(total_value):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
-                           f"gradients is {total_value}, so they cannot be clipped; set "
-                           f"error_if_nonfinite=False to clip anyway (the gradients become "
-                           f"nan), or find where the loss overflowed (lower the learning rate?)")
-    coef = max_norm / (total_value + 1e-6)
-    if coef < 1.0:
-        for g in grads:
-            g._set_array(xp.multiply(g.array, xp.asarray(coef, g.dtype, g.device)))
+    if error_if_nonfinite:
+        total_value = float(xp.item(total))
+        if not math.isfinite(total_value):
+            raise RuntimeError(
+                f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is "
+                f"{total_value}, so they cannot be clipped; set error_if_nonfinite=False to "
+                f"clip anyway (the gradients become nan), or find where the loss overflowed "
+                f"(lower the learning rate?)")
+    # min(1, max_norm / (total + 1e-6)) as an array, as torch computes it: no Python read of
+    # the norm, so edu_nn.compile can replay it (a coefficient of 1 leaves the gradient as it
+    # is: x * 1.0 == x exactly)
+    coef = xp.minimum(xp.divide(max_norm, xp.add(total, 1e-6)), 1.0)
+    for g in grads:
+        g._set_array(xp.multiply(g.array, xp.astype(coef, g.dtype)))
     return Tensor._make(total, xp, grads[0].device)
 
 
