@@ -2,6 +2,11 @@
 
     python examples/gru_mnist1d.py                  # 6000 steps, the paper's budget
     python examples/gru_mnist1d.py --steps 300      # a quick look
+    python examples/gru_mnist1d.py --library torch --seed 1   # the same program on torch
+
+``--library torch`` runs this very code with ``import torch`` in place of ``import edu_nn``
+(the model, the loop and the data are the same), which gives the reference spread over seeds
+that edu_nn's run is compared with in docs/torch_compat.md.
 
 The paper's GRU (the mnist1d repository's models.GRU): each 40-sample signal is a sequence
 of 40 scalars; a bidirectional GRU with 6 hidden units reads it, and a Linear layer maps
@@ -19,26 +24,28 @@ import time
 import numpy as np
 
 import edu_nn
-from edu_nn import nn, optim
-from edu_nn.data import DataLoader, TensorDataset, load_mnist1d
+from edu_nn.data import load_mnist1d
 
 
-class GRUClassifier(nn.Module):
-    """x: (N, 40) -> logits (N, 10)."""
+def gru_classifier(lib, hidden_size: int = 6, time_steps: int = 40, classes: int = 10):
+    """The paper's model in library ``lib`` (edu_nn or torch): x (N, 40) -> logits (N, 10)."""
 
-    def __init__(self, hidden_size: int = 6, time_steps: int = 40, classes: int = 10):
-        super().__init__()
-        self.gru = nn.GRU(1, hidden_size, batch_first=True, bidirectional=True)
-        self.linear = nn.Linear(2 * hidden_size * time_steps, classes)
+    class GRUClassifier(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = lib.nn.GRU(1, hidden_size, batch_first=True, bidirectional=True)
+            self.linear = lib.nn.Linear(2 * hidden_size * time_steps, classes)
 
-    def forward(self, x):
-        output, _ = self.gru(x.unsqueeze(-1))          # (N, 40, 12)
-        return self.linear(output.reshape(output.shape[0], -1))
+        def forward(self, x):
+            output, _ = self.gru(x.unsqueeze(-1))          # (N, 40, 12)
+            return self.linear(output.reshape(output.shape[0], -1))
+
+    return GRUClassifier()
 
 
-def accuracy(model, x, y) -> float:
+def accuracy(lib, model, x, y) -> float:
     model.eval()
-    with edu_nn.no_grad():
+    with lib.no_grad():
         pred = model(x).argmax(1)
     model.train()
     return float((pred == y).float().mean().item())
@@ -49,22 +56,30 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backend", default="numpy")
+    ap.add_argument("--backend", default="numpy", help="edu_nn's array backend")
+    ap.add_argument("--library", choices=("edu_nn", "torch"), default="edu_nn",
+                    help="run the same program with torch instead (the reference)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs",
                                                   "figures", "gru_mnist1d"))
     args = ap.parse_args()
-    edu_nn.set_backend(args.backend)
-    edu_nn.manual_seed(args.seed)
+    if args.library == "torch":
+        import torch as lib
+    else:
+        lib = edu_nn
+        edu_nn.set_backend(args.backend)
+    lib.manual_seed(args.seed)
 
     x_train, y_train = load_mnist1d("train")
     x_test, y_test = load_mnist1d("test")
-    train = TensorDataset(edu_nn.tensor(x_train), edu_nn.tensor(y_train))
-    x_test, y_test = edu_nn.tensor(x_test), edu_nn.tensor(y_test)
-    loader = DataLoader(train, batch_size=100, shuffle=True, generator=args.seed)
+    train = lib.utils.data.TensorDataset(lib.tensor(x_train), lib.tensor(y_train))
+    x_test, y_test = lib.tensor(x_test), lib.tensor(y_test)
+    # the shuffling order from the seed: an int for edu_nn's DataLoader, torch's Generator
+    order = (args.seed if lib is edu_nn else lib.Generator().manual_seed(args.seed))
+    loader = lib.utils.data.DataLoader(train, batch_size=100, shuffle=True, generator=order)
 
-    model = GRUClassifier()
-    opt = optim.Adam(model.parameters(), lr=1e-2)
-    loss_fn = nn.CrossEntropyLoss()
+    model = gru_classifier(lib)
+    opt = lib.optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = lib.nn.CrossEntropyLoss()
     curve, step, start = [], 0, time.perf_counter()
     while step < args.steps:
         for xb, yb in loader:
@@ -74,7 +89,7 @@ def main() -> None:
             opt.step()
             step += 1
             if step % args.eval_every == 0 or step == args.steps:
-                acc = accuracy(model, x_test, y_test)
+                acc = accuracy(lib, model, x_test, y_test)
                 curve.append((step, float(loss.item()), acc))
                 print(f"step {step:5d}  train loss {loss.item():.3f}  test accuracy {acc:.1%}  "
                       f"({time.perf_counter() - start:.0f} s)", flush=True)
@@ -82,7 +97,8 @@ def main() -> None:
                 break
 
     final = curve[-1][2]
-    result = {"steps": args.steps, "backend": args.backend, "seed": args.seed,
+    result = {"steps": args.steps, "library": args.library,
+              "backend": args.backend if args.library == "edu_nn" else "torch", "seed": args.seed,
               "final_test_accuracy": final, "best_test_accuracy": max(c[2] for c in curve),
               "paper": 0.91, "seconds": time.perf_counter() - start, "curve": curve}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

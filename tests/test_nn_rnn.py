@@ -4,6 +4,8 @@ parameter names and layouts must be torch's), then the outputs, final states, an
 gradients of the input, the initial state and every parameter under a random upstream
 gradient must equal torch's.
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -201,3 +203,27 @@ def test_gru_learns_mnist1d_quickly():
     with edu_nn.no_grad():
         accuracy = (logits(x_test).argmax(1) == y_test).float().mean().item()
     assert accuracy > 0.38, f"GRU test accuracy after 100 steps: {accuracy:.1%}"
+
+
+def test_gru_trains_like_torch_from_the_same_start():
+    """examples/gru_mnist1d_vs_torch.py, 40 steps: edu_nn started from torch's parameters and
+    fed torch's batch order follows torch's float32 training run (loss and test accuracy at
+    every evaluation), which is what docs/torch_compat.md's paired GRU table rests on."""
+    import json
+    import subprocess
+    import sys
+    examples = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples")
+    out = subprocess.run([sys.executable, "gru_mnist1d_vs_torch.py", "--seed", "1",
+                          "--steps", "40", "--eval-every", "20"], cwd=examples,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    evals = [line for line in lines if line.startswith("step")]
+    assert len(evals) == 2, out.stdout
+    for line in evals:  # "step N  torch: loss L test A%  edu_nn: loss L test A%"
+        torch_part, edu_part = line.split("torch:")[1].split("edu_nn:")
+        assert torch_part.split() == edu_part.split(), line
+    result = json.loads(lines[-1])
+    assert result["torch"]["final"] == result["edu_nn"]["final"]
+    assert abs(result["torch"]["first_loss"] - result["edu_nn"]["first_loss"]) <= \
+        1e-5 * result["torch"]["first_loss"]
