@@ -22,15 +22,7 @@ import torch
 import edu_nn
 from edu_nn.data import load_mnist1d
 
-from gru_mnist1d import gru_classifier
-
-
-def accuracy(lib, model, x, y) -> float:
-    model.eval()
-    with lib.no_grad():
-        pred = model(x).argmax(1)
-    model.train()
-    return float((pred == y).float().mean().item())
+from gru_mnist1d import accuracy, gru_classifier
 
 
 def main() -> None:
