@@ -164,17 +164,15 @@ class NumpyBackend(Backend):
 
     # `inplace` is keyword-only in the contract; here it may also come positionally, because
     # a keyword-only default costs a dict lookup on every call (this runs for every parameter
-    # of every SGD step).
+    # of every SGD step, so the common path is kept to the old two compares).
     def add_scaled(self, x, y, alpha, inplace=False):
         out = np.multiply(y, alpha)
-        if inplace and _writable_like(x, out):
-            return np.add(x, out, out=x)
-        # Reuse our own temporary (one allocation). For 0-d inputs NumPy's ufuncs return a
-        # NumPy scalar, which cannot be an out= target (issue 15: every optimizer failed on
-        # a 0-d Parameter), so only an ndarray is reused.
-        if type(out) is _ndarray and out.shape == x.shape and (
-                out.dtype is x.dtype or out.dtype == x.dtype):
-            return np.add(x, out, out=out)
+        if out.shape == x.shape and (out.dtype is x.dtype or out.dtype == x.dtype):
+            # Into x (the caller owns it) or into our own temporary: one allocation at most.
+            try:
+                return np.add(x, out, out=x if inplace else out)
+            except TypeError:  # 0-d: NumPy's ufuncs return a NumPy scalar, not an out=
+                pass           # target (issue 15: every optimizer failed on a 0-d Parameter)
         return np.add(x, out)
 
     # Optimizer updates (issue 16): the same ufuncs in the same order as the base class's
@@ -383,9 +381,6 @@ class NumpyBackend(Backend):
     def random_permutation(self, key, n, device="cpu"):
         self.to_device(None, device)
         return self._generator(key).permutation(n).astype(np.int64)
-
-
-_ndarray = np.ndarray
 
 
 def _writable_like(target, other) -> bool:
