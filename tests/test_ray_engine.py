@@ -343,3 +343,20 @@ def test_uploads_travel_as_archives_without_links(tmp_path):
     with pytest.raises(tarfile.TarError):
         unpack(evil.getvalue(), tmp_path / "evil")
     assert not (tmp_path / "escaped.py").exists()
+
+
+def test_a_worker_builds_its_own_jail_not_the_one_named_by_the_driver(monkeypatch, tmp_path):
+    """`ray start` passes its environment to the workers; if that names the jail of a grading
+    process (EDU_NN_JAIL), the workers must still build their own in their folder (else a
+    killed worker leaves its call folders in that process's jail: seen under xdist)."""
+    import tempfile
+
+    from edu_nn.grading import ray_engine
+    monkeypatch.setenv("EDU_NN_JAIL", str(tmp_path / "edu-nn-jail-of-the-driver"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(ray_engine, "_worker_dir", None)
+    folder = ray_engine.worker_folder()
+    assert folder.parent == tmp_path and folder.name.startswith(ray_engine.WORKER_PREFIX)
+    assert "EDU_NN_JAIL" not in os.environ
+    assert tempfile.gettempdir() == str(folder)

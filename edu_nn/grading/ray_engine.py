@@ -91,6 +91,10 @@ def worker_folder() -> Path:
         _worker_dir = Path(tempfile.mkdtemp(prefix=f"{WORKER_PREFIX}{os.getpid()}-",
                                             dir=base))
         os.environ["TMPDIR"] = tempfile.tempdir = str(_worker_dir)
+        # A jail named by the environment belongs to whoever started the cluster (a grading
+        # process's EDU_NN_JAIL, inherited through `ray start`): build this worker's own, so
+        # that a killed worker's leftovers stay in its folder and never in another's jail.
+        os.environ.pop("EDU_NN_JAIL", None)
     return _worker_dir
 
 
