@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .backends import Backend
+from .backends.numpy_backend import NumpyBackend
 from .compiled_trace import (CompileError, CapturedGraph, _DataCheck, _Ref, _Record, _Retrace,
                              _Tracer, _describe, _is_number, _names_in, _outs, _same_place,
                              _same_value)
 from .tensor import Tensor
+from . import compiled_numpy
 
 if TYPE_CHECKING:
     from .compiled_step import CompiledStep
@@ -46,6 +48,8 @@ class _Entry:
         self.flags: list = []         # (module, training) guards
         self.own: set[str] = set()    # reads of parameters the step updates
         self.last_use: dict[str, int] = {}
+        self.inline = False           # NumPy: primitives written out (compiled_numpy.py)
+        self.traced = None            # recorded argument -> its value during the trace
 
 
 class _Const:
@@ -128,6 +132,22 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
              _host_value=_host_value,
              _make=Tensor._make, B=b, np=np, _same=_same_value, _bump=_bump)
     records = tracer.records
+    # NumPy: primitives written out inline (compiled_numpy.py), with the traced values
+    # deciding the methods' own case checks (shapes and dtypes are guarded)
+    entry.inline = type(b) is NumpyBackend
+    if entry.inline:
+        g.update(compiled_numpy.UFUNCS)
+    arg_arrays = {f"x{i}": a.array for i, a in enumerate(args) if isinstance(a, Tensor)}
+
+    def traced(value):
+        if not isinstance(value, _Ref):
+            return value
+        name = value.text
+        for table in (tracer.results, tracer.read_arrays, arg_arrays):
+            if name in table:
+                return table[name]
+        return None
+    entry.traced = traced
 
     # which records are needed: outputs, writes, host syncs, and what they use
     needed: set[str] = set(n for n in out_names if n != "None")
@@ -341,6 +361,9 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     exec(builtins.compile(source.replace("def run(", "def run_checked(", 1), "<edu_nn.compile check>",
                  "exec"), w.globals)
     entry.debug_run = w.globals["run_checked"]
+    # the traced arrays must not outlive the trace: the last one of each parameter is its
+    # current array, and a reference more would stop the replay's in-place update
+    entry.traced = None
 
 
 _NAME = re.compile(r"\b[sv]\d+\b")
@@ -434,9 +457,25 @@ def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where:
             # A parameter's update: made out of place while tracing (the tracer holds every
             # array), in place at replay when nothing else refers to the array, exactly as
             # the eager optimizer decides (Optimizer.step's xp.unshared(param, 2)).
-            kwargs["inplace"] = f"{_bind_prim(w, entry, 'unshared', b.unshared)}({first}, 2)"
-        call = f"{p}(" + ", ".join([w.arg(a) for a in r.args]
-                                   + [f"{k}={v}" for k, v in kwargs.items()]) + ")"
+            # Asked on a line of its own: inside the call's argument list, the first
+            # argument already on the interpreter's stack would count as one more reference.
+            L.append(f"    u{r.index} = " + (
+                compiled_numpy.unshared(first, 2) if entry.inline else
+                f"{_bind_prim(w, entry, 'unshared', b.unshared)}({first}, 2)"))
+            kwargs["inplace"] = f"u{r.index}"
+        arg_code = [w.arg(a) for a in r.args]
+        call = f"{p}(" + ", ".join(arg_code + [f"{k}={v}" for k, v in kwargs.items()]) + ")"
+        inline = None
+        if entry.inline and (r.is_sync or isinstance(r.out, str)):
+            # NumPy: the method's body for the traced case, as ufunc calls (compiled_numpy.py)
+            inline = compiled_numpy.inline(
+                r.prim, arg_code, kwargs, entry.traced, r.args, r.kwargs,
+                f"q{r.index}" if r.is_sync else r.out,
+                None if r.is_sync else entry.traced(_Ref(r.out)))
+        if inline is not None:
+            L.extend("    " + line for line in inline)
+            if r.is_sync:
+                call = f"q{r.index}"
         if r.is_sync:
             c = w.arg(_Const(r.value))
             if where == "pre":
@@ -452,7 +491,8 @@ def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where:
             wrote = True
         outs = _outs(r)
         target = outs[0] if isinstance(r.out, str) else ", ".join(outs) + ","
-        L.append(f"    {target} = {call}")
+        if inline is None:
+            L.append(f"    {target} = {call}")
         L.append(f"    if TAP is not None: TAP[{r.index}] = "
                  f"{outs[0] if isinstance(r.out, str) else '(' + target + ')'}")
 
