@@ -199,6 +199,11 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     for r in live:
         for u in r.uses:
             entry.last_use[u] = r.index
+    # NumPy: Adam's per-parameter lines done on all parameters at once (compiled_numpy.py)
+    entry.adam_block = None
+    if entry.inline:
+        entry.adam_block = compiled_numpy.find_adam_block(rest, traced, tracer.reads,
+                                                          entry.last_use)
     L = w.lines
     L.append("def run(ARGS, TAP=None):")
     # -- guards: nothing has changed yet when one fails
@@ -278,6 +283,8 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
             dt = w.arg(_Const(arr.dtype))
             L.append(f"    if {name}.shape != {sh} or {name}.dtype != {dt}: raise "
                      f"_Retrace({_describe(place) + ' changed shape or dtype'!r})")
+    if entry.adam_block is not None:
+        _adopt_flat_state(w, entry, tracer)
     # -- input-only data checks
     _emit_records(w, first, entry, jax_mode=False, where="pre")
     # -- keys: drawn from the same generators as the eager step
@@ -439,13 +446,28 @@ def _sync_message(r: _Record) -> str:
             f"(branches on computed values) out of the compiled function")
 
 
-def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where: str):
+def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where: str,
+                  fuse: bool = True):
     b = entry.backend
     L = w.lines
     wrote = False  # has a record written into an array the step does not own?
     restore = "".join(f"{w.bind('GEN', gen)}.key, {w.bind('GEN', gen)}.draws = GK{j}; "
                       for j, gen in enumerate(entry.generators))
+    block = entry.adam_block if fuse else None
     for r in records:
+        if block is not None and r is block.records[0]:
+            # the fused form first, the per-parameter code as its fallback
+            start = len(L)
+            _emit_records(w, block.records, entry, jax_mode, where, fuse=False)
+            unfused = L[start:]
+            del L[start:]
+            _emit_adam_block(w, entry, block)
+            L.append("    else:")
+            L.extend("    " + line for line in unfused)
+            wrote = True
+            continue
+        if block is not None and any(r is q for q in block.records):
+            continue
         method = getattr(b, r.prim)
         if jax_mode and r.prim.startswith("random_"):
             method = _jax_random(b, r.prim)
@@ -523,3 +545,66 @@ def _jax_random(b, prim):
 def _jax_jit(b, body, donate=()):
     import jax
     return jax.jit(body, donate_argnums=donate)
+
+
+def _adopt_flat_state(w: _CodeWriter, entry: _Entry, tracer: _Tracer) -> None:
+    """Before anything is drawn or written: the Adam block's moments must be the views of its
+    flat buffers (adopted on the first replay, and again after a load_state_dict)."""
+    block = entry.adam_block
+    for which, arg in (("FM", lambda g: g[0].args[0]), ("FV", lambda g: g[1].args[0])):
+        flat, views, offsets = compiled_numpy.flat_views(block)
+        block.offsets = offsets
+        setattr(block, which, (w.bind(which + "F", flat), w.bind(which + "V", views)))
+        names = [arg(g).text for g in block.groups]
+        vn = getattr(block, which)[1]
+        tensors = [f"{w.bind('ST', tracer.reads[n][1])}[{tracer.reads[n][2]!r}]" for n in names]
+        same = " and ".join(f"{n} is {vn}[{k}]" for k, n in enumerate(names))
+        w.lines.append(f"    if not ({same}): ({', '.join(names)},) = _ADOPT({vn}, "
+                       f"({', '.join(tensors)},))")
+    w.globals["_ADOPT"] = compiled_numpy.adopt
+
+
+def _emit_adam_block(w: _CodeWriter, entry: _Entry, block) -> None:
+    """The Adam block as ufunc calls over the flat buffers, under an ``if`` that holds when
+    every parameter's numbers are equal (not under check=True: that compares the
+    per-parameter records)."""
+    L = w.lines
+    rename = getattr(entry, "scalar_rename", {})
+
+    def num(a):
+        return _renamed(w.arg(a), rename)
+    lines, conds = [], []
+    positions = {"w": lambda g: g[0].args[2], "d": lambda g: g[1].args[2],
+                 "s": lambda g: g[1].args[3], "c": lambda g: g[2].args[1],
+                 "e": lambda g: g[2].args[2], "v": lambda g: g[3].args[3]}
+    value = {}
+    for key, get in positions.items():
+        codes = list(dict.fromkeys(num(get(g)) for g in block.groups))
+        if len(codes) > 1:
+            conds.append(" == ".join(codes))
+        value[key] = codes[0]
+    FMF, _ = block.FM
+    FVF, _ = block.FV
+    grads = ", ".join(f"{g[0].args[1].text}.reshape(-1)" for g in block.groups)
+    L.append("    if TAP is None" + "".join(f" and {c}" for c in conds) + ":")
+    lines += [f"FG = CONCAT(({grads},))",
+              f"FT = SUBTRACT(FG, {FMF})", f"FT *= {value['w']}", f"ADD({FMF}, FT, out={FMF})",
+              "FT = MULTIPLY(FG, FG)", f"FT *= {value['s']}",
+              f"MULTIPLY({FVF}, {value['d']}, out={FVF})", f"ADD({FVF}, FT, out={FVF})",
+              f"FD = SQRT({FVF})", f"DIVIDE(FD, {value['c']}, out=FD)",
+              f"ADD(FD, {value['e']}, out=FD)",
+              f"FT = DIVIDE({FMF}, FD)", f"MULTIPLY(FT, {value['v']}, out=FT)"]
+    for (lerp, mas, root, upd), (lo, hi), shape in zip(block.groups, block.offsets,
+                                                        block.shapes):
+        lines += [f"{lerp.out} = {lerp.args[0].text}", f"{mas.out} = {mas.args[0].text}"]
+        p = upd.args[0].text
+        view = f"FT[{lo}:{hi}]" + ("" if len(shape) == 1 else f".reshape({shape!r})")
+        inplace = upd.kwargs.get("inplace", False)
+        if inplace is True:
+            lines.append(f"{upd.out} = ADD({p}, {view}, out={p})")
+        elif p in entry.own and entry.last_use.get(p) == upd.index:
+            lines.append(f"u{upd.index} = {compiled_numpy.unshared(p, 2)}")
+            lines.append(f"{upd.out} = ADD({p}, {view}, out={p} if u{upd.index} else None)")
+        else:
+            lines.append(f"{upd.out} = ADD({p}, {view})")
+    L.extend("        " + line for line in lines)

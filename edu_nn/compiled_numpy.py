@@ -27,7 +27,8 @@ UFUNCS = {"MATMUL": np.matmul, "ADD": np.add, "SUBTRACT": np.subtract,
           "MINIMUM": np.minimum, "GREATER": np.greater, "SQRT": np.sqrt,
           "ADDREDUCE": np.add.reduce, "MAXREDUCE": np.maximum.reduce,
           "MINREDUCE": np.minimum.reduce, "COUNT_NONZERO": np.count_nonzero,
-          "GETREFCOUNT": sys.getrefcount, "ndarray": np.ndarray}
+          "GETREFCOUNT": sys.getrefcount, "ndarray": np.ndarray,
+          "CONCAT": np.concatenate}
 
 
 def _nd(*values) -> bool:
@@ -111,3 +112,95 @@ def unshared(name: str, references: int) -> str:
     ``name`` plus getrefcount's own argument, where the method sees one more)."""
     return (f"(type({name}) is ndarray and {name}.base is None and {name}.flags.writeable "
             f"and GETREFCOUNT({name}) - 1 <= {references})")
+
+
+# ------------------------------------------------------ Adam over all parameters at once
+class AdamBlock:
+    """A run of Adam updates, one per parameter (lerp, mul_add_square, sqrt_div_add, addcdiv:
+    torch.optim.Adam's lines), that the replay does on all parameters at once.
+
+    The moments of every parameter live in one flat buffer each (the state Tensors hold
+    views of it, adopted once), the gradients are concatenated, and each elementwise line
+    becomes one ufunc call over the flat buffers instead of one per parameter; the last
+    line (the parameter update) stays per parameter. Every element goes through the same
+    operations in the same order as in the per-parameter code (elementwise IEEE operations:
+    the same bits). Taken only when every parameter's numbers are equal (the usual case:
+    the same step count, so the same bias corrections); otherwise, and under check=True,
+    the replay runs the per-parameter code.
+    """
+
+    def __init__(self, groups, dtype) -> None:
+        self.groups = groups          # per parameter: (lerp, mul_add_square, sqrt, addcdiv)
+        self.records = [r for g in groups for r in g]
+        self.shapes = [None] * len(groups)
+        self.dtype = dtype
+
+
+def find_adam_block(records, traced, reads, last_use) -> AdamBlock | None:
+    """The first run of at least two consecutive per-parameter Adam updates in ``records``
+    whose operands are ndarrays of one dtype, or None."""
+    def ref(a):
+        return getattr(a, "text", None)
+
+    for start in range(len(records)):
+        groups = []
+        i = start
+        while i + 4 <= len(records):
+            lerp, mas, root, upd = records[i:i + 4]
+            if not (lerp.prim == "lerp" and mas.prim == "mul_add_square"
+                    and root.prim == "sqrt_div_add" and upd.prim == "addcdiv"
+                    and lerp.kwargs.get("inplace") is True and mas.kwargs.get("inplace") is True
+                    and len(lerp.args) == 3 and len(mas.args) == 4 and len(root.args) == 3
+                    and len(upd.args) == 4 and not root.kwargs
+                    and set(upd.kwargs) <= {"inplace"} and set(lerp.kwargs) == {"inplace"}
+                    and set(mas.kwargs) == {"inplace"}):
+                break
+            m, g, v, p = ref(lerp.args[0]), ref(lerp.args[1]), ref(mas.args[0]), ref(upd.args[0])
+            if not (g is not None and ref(mas.args[1]) == g
+                    and m in reads and reads[m][0] == "state"
+                    and v in reads and reads[v][0] == "state"
+                    and ref(root.args[0]) == mas.out and ref(upd.args[1]) == lerp.out
+                    and ref(upd.args[2]) == root.out and p is not None
+                    and all(last_use.get(o, -1) <= upd.index
+                            for o in (lerp.out, mas.out, root.out))):
+                break
+            arrays = [traced(lerp.args[0]), traced(lerp.args[1]), traced(mas.args[0]),
+                      traced(upd.args[0])]
+            if not _same_layout(*arrays) or (groups and arrays[0].dtype != groups[0][1]):
+                break
+            groups.append(((lerp, mas, root, upd), arrays[0].dtype, arrays[0].shape))
+            i += 4
+        if len(groups) >= 2:
+            block = AdamBlock([g for g, _, _ in groups], groups[0][1])
+            block.shapes = [s for _, _, s in groups]
+            return block
+    return None
+
+
+def adopt(views, tensors):
+    """Make the optimizer state Tensors hold ``views`` (of one flat buffer), copying their
+    values in; returns the views. A state array of another shape or dtype (a
+    load_state_dict) means the trace no longer fits: retrace."""
+    from .compiled_trace import _Retrace
+    for view, t in zip(views, tensors):
+        array = t.array
+        if array is view:
+            continue
+        if type(array) is not np.ndarray or array.shape != view.shape or (
+                array.dtype != view.dtype):
+            raise _Retrace("an optimizer state buffer changed shape or dtype")
+        view[...] = array
+        t._set_array(view)
+    return views
+
+
+def flat_views(block: AdamBlock):
+    """One flat zeroed buffer and its per-parameter views, in the block's order."""
+    sizes = [int(np.prod(s)) for s in block.shapes]
+    flat = np.zeros(sum(sizes), block.dtype)
+    views, offsets, at = [], [], 0
+    for size, shape in zip(sizes, block.shapes):
+        views.append(flat[at:at + size].reshape(shape))
+        offsets.append((at, at + size))
+        at += size
+    return flat, tuple(views), offsets
