@@ -193,6 +193,7 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     scalars_used = {u for r in live for u in r.uses if u.startswith("s")}
     scalars_used |= {f"s{node}" for _, _, node, _ in tracer.state_writes}
 
+    entry.escaping = set(out_names) | {n for _, n in writes}  # values that outlive run
     entry.own = {name for name, place in tracer.reads.items()
                  if place[0] == "tensor" and any(_same_place(q, place) for q, _ in writes)}
     entry.last_use = {}
@@ -493,7 +494,11 @@ def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where:
             inline = compiled_numpy.inline(
                 r.prim, arg_code, kwargs, entry.traced, r.args, r.kwargs,
                 f"q{r.index}" if r.is_sync else r.out,
-                None if r.is_sync else entry.traced(_Ref(r.out)))
+                None if r.is_sync else entry.traced(_Ref(r.out)),
+                private=lambda a: (isinstance(a, _Ref) and a.text.startswith("v")
+                                   and entry.last_use.get(a.text) == r.index
+                                   and a.text not in entry.escaping
+                                   and type(entry.traced(a)) is np.ndarray))
         if inline is not None:
             L.extend("    " + line for line in inline)
             if r.is_sync:

@@ -44,7 +44,8 @@ def _same_layout(*values) -> bool:
 
 
 def inline(prim: str, args: list[str], kwargs: dict[str, str], traced: Callable[[Any], Any],
-           raw_args: tuple, raw_kwargs: dict, out: str, result) -> list[str] | None:
+           raw_args: tuple, raw_kwargs: dict, out: str, result,
+           private: Callable[[Any], bool] = lambda a: False) -> list[str] | None:
     """Lines of Python computing ``out = B.prim(*args, **kwargs)`` as NumpyBackend does, or
     None to call the method. ``args``/``kwargs`` are the argument sources, ``raw_args`` the
     recorded arguments and ``traced(a)`` the value a recorded argument had during the trace;
@@ -98,6 +99,10 @@ def inline(prim: str, args: list[str], kwargs: dict[str, str], traced: Callable[
     elif prim == "addcdiv" and len(a) == 4 and _same_layout(v[0], v[1], v[2]):
         inplace = kwargs.get("inplace", "False")
         lines = [f"{out} = DIVIDE({a[1]}, {a[2]})", f"MULTIPLY({out}, {a[3]}, out={out})"]
+        if private(raw_args[2]):
+            # the denominator dies here: divide into it, as hand-written Adam does (no new
+            # array); check=True (TAP) keeps every record's result, so not there
+            lines[0] = f"{out} = DIVIDE({a[1]}, {a[2]}, out={a[2]} if TAP is None else None)"
         if inplace == "False":
             return lines + [f"{out} = ADD({a[0]}, {out}, out={out})"]
         if inplace == "True":
