@@ -137,8 +137,10 @@ class AdamBlock:
     def __init__(self, groups, dtype) -> None:
         self.groups = groups          # per parameter: (lerp, mul_add_square, sqrt, addcdiv)
         self.records = [r for g in groups for r in g]
-        self.shapes = [None] * len(groups)
+        self.shapes = [None] * len(groups)   # each parameter's shape
         self.dtype = dtype
+        self.offsets: list = []               # each parameter's (start, stop) in the flat buffers
+        self.FM = self.FV = None              # (flat buffer, views) names of m and v in the code
 
 
 #: The most elements (all parameters together) the Adam block takes. It pays where Python
