@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .backends import Backend
+from .backends.numpy_backend import NumpyBackend
 from .compiled_trace import (CompileError, CapturedGraph, _DataCheck, _Ref, _Record, _Retrace,
                              _Tracer, _describe, _is_number, _names_in, _outs, _same_place,
                              _same_value)
 from .tensor import Tensor
+from . import compiled_numpy
 
 if TYPE_CHECKING:
     from .compiled_step import CompiledStep
@@ -46,6 +48,8 @@ class _Entry:
         self.flags: list = []         # (module, training) guards
         self.own: set[str] = set()    # reads of parameters the step updates
         self.last_use: dict[str, int] = {}
+        self.inline = False           # NumPy: primitives written out (compiled_numpy.py)
+        self.traced = None            # recorded argument -> its value during the trace
 
 
 class _Const:
@@ -128,6 +132,22 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
              _host_value=_host_value,
              _make=Tensor._make, B=b, np=np, _same=_same_value, _bump=_bump)
     records = tracer.records
+    # NumPy: primitives written out inline (compiled_numpy.py), with the traced values
+    # deciding the methods' own case checks (shapes and dtypes are guarded)
+    entry.inline = type(b) is NumpyBackend
+    if entry.inline:
+        g.update(compiled_numpy.UFUNCS)
+    arg_arrays = {f"x{i}": a.array for i, a in enumerate(args) if isinstance(a, Tensor)}
+
+    def traced(value):
+        if not isinstance(value, _Ref):
+            return value
+        name = value.text
+        for table in (tracer.results, tracer.read_arrays, arg_arrays):
+            if name in table:
+                return table[name]
+        return None
+    entry.traced = traced
 
     # which records are needed: outputs, writes, host syncs, and what they use
     needed: set[str] = set(n for n in out_names if n != "None")
@@ -173,12 +193,18 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     scalars_used = {u for r in live for u in r.uses if u.startswith("s")}
     scalars_used |= {f"s{node}" for _, _, node, _ in tracer.state_writes}
 
+    entry.escaping = set(out_names) | {n for _, n in writes}  # values that outlive run
     entry.own = {name for name, place in tracer.reads.items()
                  if place[0] == "tensor" and any(_same_place(q, place) for q, _ in writes)}
     entry.last_use = {}
     for r in live:
         for u in r.uses:
             entry.last_use[u] = r.index
+    # NumPy: Adam's per-parameter lines done on all parameters at once (compiled_numpy.py)
+    entry.adam_block = None
+    if entry.inline:
+        entry.adam_block = compiled_numpy.find_adam_block(rest, traced, tracer.reads,
+                                                          entry.last_use)
     L = w.lines
     L.append("def run(ARGS, TAP=None):")
     # -- guards: nothing has changed yet when one fails
@@ -258,6 +284,8 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
             dt = w.arg(_Const(arr.dtype))
             L.append(f"    if {name}.shape != {sh} or {name}.dtype != {dt}: raise "
                      f"_Retrace({_describe(place) + ' changed shape or dtype'!r})")
+    if entry.adam_block is not None:
+        _adopt_flat_state(w, entry, tracer)
     # -- input-only data checks
     _emit_records(w, first, entry, jax_mode=False, where="pre")
     # -- keys: drawn from the same generators as the eager step
@@ -341,6 +369,9 @@ def _generate(entry: _Entry, tracer: _Tracer, args, optimizers, out_names, write
     exec(builtins.compile(source.replace("def run(", "def run_checked(", 1), "<edu_nn.compile check>",
                  "exec"), w.globals)
     entry.debug_run = w.globals["run_checked"]
+    # the traced arrays must not outlive the trace: the last one of each parameter is its
+    # current array, and a reference more would stop the replay's in-place update
+    entry.traced = None
 
 
 _NAME = re.compile(r"\b[sv]\d+\b")
@@ -416,13 +447,28 @@ def _sync_message(r: _Record) -> str:
             f"(branches on computed values) out of the compiled function")
 
 
-def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where: str):
+def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where: str,
+                  fuse: bool = True):
     b = entry.backend
     L = w.lines
     wrote = False  # has a record written into an array the step does not own?
     restore = "".join(f"{w.bind('GEN', gen)}.key, {w.bind('GEN', gen)}.draws = GK{j}; "
                       for j, gen in enumerate(entry.generators))
+    block = entry.adam_block if fuse else None
     for r in records:
+        if block is not None and r is block.records[0]:
+            # the fused form first, the per-parameter code as its fallback
+            start = len(L)
+            _emit_records(w, block.records, entry, jax_mode, where, fuse=False)
+            unfused = L[start:]
+            del L[start:]
+            _emit_adam_block(w, entry, block)
+            L.append("    else:")
+            L.extend("    " + line for line in unfused)
+            wrote = True
+            continue
+        if block is not None and any(r is q for q in block.records):
+            continue
         method = getattr(b, r.prim)
         if jax_mode and r.prim.startswith("random_"):
             method = _jax_random(b, r.prim)
@@ -434,9 +480,29 @@ def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where:
             # A parameter's update: made out of place while tracing (the tracer holds every
             # array), in place at replay when nothing else refers to the array, exactly as
             # the eager optimizer decides (Optimizer.step's xp.unshared(param, 2)).
-            kwargs["inplace"] = f"{_bind_prim(w, entry, 'unshared', b.unshared)}({first}, 2)"
-        call = f"{p}(" + ", ".join([w.arg(a) for a in r.args]
-                                   + [f"{k}={v}" for k, v in kwargs.items()]) + ")"
+            # Asked on a line of its own: inside the call's argument list, the first
+            # argument already on the interpreter's stack would count as one more reference.
+            L.append(f"    u{r.index} = " + (
+                compiled_numpy.unshared(first, 2) if entry.inline else
+                f"{_bind_prim(w, entry, 'unshared', b.unshared)}({first}, 2)"))
+            kwargs["inplace"] = f"u{r.index}"
+        arg_code = [w.arg(a) for a in r.args]
+        call = f"{p}(" + ", ".join(arg_code + [f"{k}={v}" for k, v in kwargs.items()]) + ")"
+        inline = None
+        if entry.inline and (r.is_sync or isinstance(r.out, str)):
+            # NumPy: the method's body for the traced case, as ufunc calls (compiled_numpy.py)
+            inline = compiled_numpy.inline(
+                r.prim, arg_code, kwargs, entry.traced, r.args, r.kwargs,
+                f"q{r.index}" if r.is_sync else r.out,
+                None if r.is_sync else entry.traced(_Ref(r.out)),
+                private=lambda a: (isinstance(a, _Ref) and a.text.startswith("v")
+                                   and entry.last_use.get(a.text) == r.index
+                                   and a.text not in entry.escaping
+                                   and type(entry.traced(a)) is np.ndarray))
+        if inline is not None:
+            L.extend("    " + line for line in inline)
+            if r.is_sync:
+                call = f"q{r.index}"
         if r.is_sync:
             c = w.arg(_Const(r.value))
             if where == "pre":
@@ -452,7 +518,8 @@ def _emit_records(w: _CodeWriter, records, entry: _Entry, jax_mode: bool, where:
             wrote = True
         outs = _outs(r)
         target = outs[0] if isinstance(r.out, str) else ", ".join(outs) + ","
-        L.append(f"    {target} = {call}")
+        if inline is None:
+            L.append(f"    {target} = {call}")
         L.append(f"    if TAP is not None: TAP[{r.index}] = "
                  f"{outs[0] if isinstance(r.out, str) else '(' + target + ')'}")
 
@@ -483,3 +550,66 @@ def _jax_random(b, prim):
 def _jax_jit(b, body, donate=()):
     import jax
     return jax.jit(body, donate_argnums=donate)
+
+
+def _adopt_flat_state(w: _CodeWriter, entry: _Entry, tracer: _Tracer) -> None:
+    """Before anything is drawn or written: the Adam block's moments must be the views of its
+    flat buffers (adopted on the first replay, and again after a load_state_dict)."""
+    block = entry.adam_block
+    for which, arg in (("FM", lambda g: g[0].args[0]), ("FV", lambda g: g[1].args[0])):
+        flat, views, offsets = compiled_numpy.flat_views(block)
+        block.offsets = offsets
+        setattr(block, which, (w.bind(which + "F", flat), w.bind(which + "V", views)))
+        names = [arg(g).text for g in block.groups]
+        vn = getattr(block, which)[1]
+        tensors = [f"{w.bind('ST', tracer.reads[n][1])}[{tracer.reads[n][2]!r}]" for n in names]
+        same = " and ".join(f"{n} is {vn}[{k}]" for k, n in enumerate(names))
+        w.lines.append(f"    if not ({same}): ({', '.join(names)},) = _ADOPT({vn}, "
+                       f"({', '.join(tensors)},))")
+    w.globals["_ADOPT"] = compiled_numpy.adopt
+
+
+def _emit_adam_block(w: _CodeWriter, entry: _Entry, block) -> None:
+    """The Adam block as ufunc calls over the flat buffers, under an ``if`` that holds when
+    every parameter's numbers are equal (not under check=True: that compares the
+    per-parameter records)."""
+    L = w.lines
+    rename = getattr(entry, "scalar_rename", {})
+
+    def num(a):
+        return _renamed(w.arg(a), rename)
+    lines, conds = [], []
+    positions = {"w": lambda g: g[0].args[2], "d": lambda g: g[1].args[2],
+                 "s": lambda g: g[1].args[3], "c": lambda g: g[2].args[1],
+                 "e": lambda g: g[2].args[2], "v": lambda g: g[3].args[3]}
+    value = {}
+    for key, get in positions.items():
+        codes = list(dict.fromkeys(num(get(g)) for g in block.groups))
+        if len(codes) > 1:
+            conds.append(" == ".join(codes))
+        value[key] = codes[0]
+    FMF, _ = block.FM
+    FVF, _ = block.FV
+    grads = ", ".join(f"{g[0].args[1].text}.reshape(-1)" for g in block.groups)
+    L.append("    if TAP is None" + "".join(f" and {c}" for c in conds) + ":")
+    lines += [f"FG = CONCAT(({grads},))",
+              f"FT = SUBTRACT(FG, {FMF})", f"FT *= {value['w']}", f"ADD({FMF}, FT, out={FMF})",
+              "FT = MULTIPLY(FG, FG)", f"FT *= {value['s']}",
+              f"MULTIPLY({FVF}, {value['d']}, out={FVF})", f"ADD({FVF}, FT, out={FVF})",
+              f"FD = SQRT({FVF})", f"DIVIDE(FD, {value['c']}, out=FD)",
+              f"ADD(FD, {value['e']}, out=FD)",
+              f"FT = DIVIDE({FMF}, FD)", f"MULTIPLY(FT, {value['v']}, out=FT)"]
+    for (lerp, mas, root, upd), (lo, hi), shape in zip(block.groups, block.offsets,
+                                                        block.shapes):
+        lines += [f"{lerp.out} = {lerp.args[0].text}", f"{mas.out} = {mas.args[0].text}"]
+        p = upd.args[0].text
+        view = f"FT[{lo}:{hi}]" + ("" if len(shape) == 1 else f".reshape({shape!r})")
+        inplace = upd.kwargs.get("inplace", False)
+        if inplace is True:
+            lines.append(f"{upd.out} = ADD({p}, {view}, out={p})")
+        elif p in entry.own and entry.last_use.get(p) == upd.index:
+            lines.append(f"u{upd.index} = {compiled_numpy.unshared(p, 2)}")
+            lines.append(f"{upd.out} = ADD({p}, {view}, out={p} if u{upd.index} else None)")
+        else:
+            lines.append(f"{upd.out} = ADD({p}, {view})")
+    L.extend("        " + line for line in lines)
