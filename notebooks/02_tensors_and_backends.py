@@ -203,7 +203,9 @@ def per_step_ms(step, repeats=5, n=50):
 t_eager, t_compiled = per_step_ms(eager), per_step_ms(compiled)
 print(f"{BACKEND}: eager {t_eager:.3f} ms per step, compiled {t_compiled:.3f} ms "
       f"({t_eager / t_compiled:.1f}x faster); {len(compiled.graph())} primitive calls")
-assert t_compiled < t_eager
+# The speed depends on the machine; what buys it does not: every timed call was a replay of
+# the one trace (no Tensor, Function or engine per op).
+assert compiled.traces == 1 and compiled.replays >= 5 * 50
 
 # %% [markdown]
 # The price of a static graph is what it cannot see: a Python `if` on a computed value (the

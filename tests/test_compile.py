@@ -163,6 +163,14 @@ def _step_both(twins, x, y, seed=7):
         _assert_close(q.detach().numpy(), p.detach().numpy(), "parameter")
 
 
+def _warm(backend_name):
+    """Twins (Adam) stepped 3 times on 3 batches: traced and replaying. -> (twins, batches)"""
+    twins, batches = _one(backend_name), _batches(backend_name)
+    for i in range(3):
+        _step_both(twins, *batches[i])
+    return twins, batches
+
+
 def test_a_new_batch_shape_gets_its_own_trace(backend_name):
     twins = _one(backend_name)
     small, big = _batches(backend_name, batch=5), _batches(backend_name, batch=7, seed=1)
@@ -178,10 +186,7 @@ def test_a_new_batch_shape_gets_its_own_trace(backend_name):
 
 
 def test_clearing_the_optimizer_state_restarts_it_as_in_eager(backend_name):
-    twins = _one(backend_name)
-    batches = _batches(backend_name)
-    for i in range(3):
-        _step_both(twins, *batches[i])
+    twins, batches = _warm(backend_name)
     for _, opt, _, _ in twins:
         opt.state.clear()
     for i in range(3):
@@ -190,10 +195,7 @@ def test_clearing_the_optimizer_state_restarts_it_as_in_eager(backend_name):
 
 
 def test_a_new_dtype_retraces_and_matches_eager(backend_name):
-    twins = _one(backend_name)
-    batches = _batches(backend_name)
-    for i in range(3):
-        _step_both(twins, *batches[i])
+    twins, batches = _warm(backend_name)
     for model, opt, _, _ in twins:
         model.float()
         opt.state.clear()  # Adam's moments were float64: start them again, as in eager
@@ -209,10 +211,7 @@ def test_a_new_dtype_retraces_and_matches_eager(backend_name):
 
 
 def test_eval_mode_retraces_and_matches_eager(backend_name):
-    twins = _one(backend_name)
-    batches = _batches(backend_name)
-    for i in range(3):
-        _step_both(twins, *batches[i])
+    twins, batches = _warm(backend_name)
     twins[0][0].eval()
     twins[1][0].eval()
     _step_both(twins, *batches[0])  # dropout off: the guard on training fails, retrace
@@ -238,10 +237,7 @@ def test_an_out_of_range_label_runs_eagerly_and_raises_the_eager_error(backend_n
     """Cross-entropy's class-range check depends on the input only: it runs on the concrete
     labels before the compiled step; when it disagrees the step runs eagerly, whose error is
     the clear one, and nothing was updated."""
-    twins = _one(backend_name)
-    batches = _batches(backend_name)
-    for i in range(3):
-        _step_both(twins, *batches[i])
+    twins, batches = _warm(backend_name)
     model, _, _, compiled = twins[1]
     before = [p.detach().numpy().copy() for p in model.parameters()]
     with edu_nn.use_backend(backend_name):
@@ -445,10 +441,7 @@ def test_data_from_the_enclosing_scope_is_refused(backend_name):
 def test_arrays_the_user_holds_stay_readable(backend_name):
     """On JAX the optimizer's state buffers are donated to the jit program; what a user can
     hold (state_dict()'s copies, a parameter's array) must stay readable and unchanged."""
-    twins = _one(backend_name)
-    batches = _batches(backend_name)
-    for i in range(3):
-        _step_both(twins, *batches[i])
+    twins, batches = _warm(backend_name)
     model, opt = twins[1][0], twins[1][1]
     saved = opt.state_dict()
     weight = model[0].weight.array
@@ -465,10 +458,7 @@ def test_arrays_the_user_holds_stay_readable(backend_name):
 def test_no_grad_around_the_step_is_part_of_the_signature(backend_name):
     """Traced with gradients on, a step must not replay its backward under no_grad(): there
     the eager step fails (the loss has no graph), and so does the compiled one."""
-    twins = _one(backend_name)
-    batches = _batches(backend_name)
-    for i in range(3):
-        _step_both(twins, *batches[i])
+    twins, batches = _warm(backend_name)
     for _, _, _, step in twins:
         with edu_nn.no_grad(), pytest.raises(RuntimeError):
             step(*batches[0])
