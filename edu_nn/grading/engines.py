@@ -45,7 +45,7 @@ class LocalEngine:
     name = "local"
 
     def __init__(self, jobs: int = 1) -> None:
-        self.jobs = max(1, int(jobs))
+        self.jobs = jobs  # checked by make_engine (>= 1: nothing coerced)
 
     def __enter__(self) -> "LocalEngine":
         return self
